@@ -1,0 +1,198 @@
+//===- MoEDialect.cpp - The moe dialect -----------------------------------===//
+//
+// Registers the ops and attributes of the moe dialect, verifies the
+// `moe.target` module attribute, and describes the host as the default target.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <thread>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+#include "moe/Dialect/MoE/IR/MoEDialect.cpp.inc"
+#include "moe/Dialect/MoE/IR/MoEEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "moe/Dialect/MoE/IR/MoEAttrs.cpp.inc"
+
+void MoEDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "moe/Dialect/MoE/IR/MoEOps.cpp.inc"
+      >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "moe/Dialect/MoE/IR/MoEAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult MoEDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attribute) {
+  if (attribute.getName() == getTargetAttrName()) {
+    if (!isa<ModuleOp>(op))
+      return op->emitError() << "expects the '" << getTargetAttrName()
+                             << "' attribute on a builtin.module, but found "
+                                "it on '"
+                             << op->getName() << "'";
+    if (!isa<TargetAttr>(attribute.getValue()))
+      return op->emitError() << "expects '" << getTargetAttrName()
+                             << "' to be a #moe.target attribute, but found "
+                             << attribute.getValue();
+    return success();
+  }
+  if (attribute.getName() == "moe.activation") {
+    // Only meaningful as a function argument attribute (see the report);
+    // accepted wherever it is put as a unit marker.
+    if (!isa<UnitAttr>(attribute.getValue()))
+      return op->emitError() << "expects 'moe.activation' to be a unit "
+                                "attribute, but found "
+                             << attribute.getValue();
+    return success();
+  }
+  // Discardable attributes that later passes record (tiling choices,
+  // schedules) are namespaced `moe.<pass>.*`; accept them.
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+bool mlir::moe::isGatedActivation(Activation activation) {
+  return activation == Activation::SiluGlu || activation == Activation::GeluGlu;
+}
+
+TargetAttr mlir::moe::getTargetOrHostDefault(Operation *op) {
+  ModuleOp module = isa<ModuleOp>(op) ? cast<ModuleOp>(op)
+                                      : op->getParentOfType<ModuleOp>();
+  if (module) {
+    if (auto target = module->getAttrOfType<TargetAttr>(
+            MoEDialect::getTargetAttrName()))
+      return target.withDefaults();
+  }
+  return TargetAttr::getHostDefault(op->getContext());
+}
+
+//===----------------------------------------------------------------------===//
+// #moe.target
+//===----------------------------------------------------------------------===//
+
+LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 TargetKind kind, uint64_t fastMemoryBytes,
+                                 uint64_t sharedCacheBytes, uint64_t vectorBits,
+                                 uint64_t computeUnits, uint64_t bandwidthGbps,
+                                 uint64_t peakGflops) {
+  if (vectorBits != 0 && (vectorBits % 32 != 0 || vectorBits > 4096))
+    return emitError() << "expects vector_bits to be a multiple of 32 and at "
+                          "most 4096 (or 0 for the default), but found "
+                       << vectorBits;
+  if (fastMemoryBytes != 0 && sharedCacheBytes != 0 &&
+      kind == TargetKind::CPU && sharedCacheBytes < fastMemoryBytes)
+    return emitError() << "expects shared_cache_bytes (" << sharedCacheBytes
+                       << ") >= fast_memory_bytes (" << fastMemoryBytes
+                       << ") on a cpu target";
+  return success();
+}
+
+namespace {
+
+/// Reads a cache size such as "1024K" or "32M" from a sysfs file; 0 if absent.
+uint64_t readSysfsCacheSize(const std::string &path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return 0;
+  StringRef text = (*buffer)->getBuffer().trim();
+  uint64_t multiplier = 1;
+  if (text.ends_with("K")) {
+    multiplier = 1024;
+    text = text.drop_back();
+  } else if (text.ends_with("M")) {
+    multiplier = 1024 * 1024;
+    text = text.drop_back();
+  }
+  uint64_t value = 0;
+  if (text.getAsInteger(10, value))
+    return 0;
+  return value * multiplier;
+}
+
+struct HostCaches {
+  uint64_t level2 = 0;
+  uint64_t level3 = 0;
+};
+
+HostCaches readHostCaches() {
+  HostCaches caches;
+  for (int index = 0; index < 8; ++index) {
+    std::string dir =
+        "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
+    auto level = llvm::MemoryBuffer::getFile(dir + "/level", /*IsText=*/true);
+    if (!level)
+      continue;
+    uint64_t size = readSysfsCacheSize(dir + "/size");
+    StringRef levelText = (*level)->getBuffer().trim();
+    if (levelText == "2")
+      caches.level2 = size;
+    else if (levelText == "3")
+      caches.level3 = size;
+  }
+  return caches;
+}
+
+} // namespace
+
+TargetAttr TargetAttr::getHostDefault(MLIRContext *context) {
+  static const HostCaches caches = readHostCaches();
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  uint64_t vectorBits = features.lookup("avx512f")  ? 512
+                        : features.lookup("avx2")   ? 256
+                        : features.lookup("sse2")   ? 128
+                                                    : 128;
+  uint64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  // Bandwidth and peak are estimates for planning, not measurements (the
+  // benchmark harness measures them): ~35 GB/s per core pair of DRAM, and
+  // 2 FMA pipes x (vectorBits / 32) lanes x 2 FLOP x ~3 GHz per core.
+  uint64_t bandwidthGbps = std::max<uint64_t>(20, 35 * ((cores + 1) / 2));
+  uint64_t peakGflops = cores * 2 * (vectorBits / 32) * 2 * 3;
+  return TargetAttr::get(context, TargetKind::CPU,
+                         caches.level2 ? caches.level2 : 1024 * 1024,
+                         caches.level3 ? caches.level3 : 32 * 1024 * 1024,
+                         vectorBits, cores, bandwidthGbps, peakGflops);
+}
+
+TargetAttr TargetAttr::getCudaDefault(MLIRContext *context) {
+  // H100 SXM: 228 KiB shared memory per SM (227 KiB usable per block),
+  // 50 MiB L2, 132 SMs, 3.35 TB/s HBM3, ~989 TFLOP/s dense bf16.
+  return TargetAttr::get(context, TargetKind::CUDA, 227 * 1024,
+                         50 * 1024 * 1024, 1024, 132, 3350, 989000);
+}
+
+TargetAttr TargetAttr::withDefaults() const {
+  TargetAttr defaults = getKind() == TargetKind::CPU
+                            ? getHostDefault(getContext())
+                            : getCudaDefault(getContext());
+  auto pick = [](uint64_t value, uint64_t fallback) {
+    return value ? value : fallback;
+  };
+  return TargetAttr::get(
+      getContext(), getKind(),
+      pick(getFastMemoryBytes(), defaults.getFastMemoryBytes()),
+      pick(getSharedCacheBytes(), defaults.getSharedCacheBytes()),
+      pick(getVectorBits(), defaults.getVectorBits()),
+      pick(getComputeUnits(), defaults.getComputeUnits()),
+      pick(getBandwidthGbps(), defaults.getBandwidthGbps()),
+      pick(getPeakGflops(), defaults.getPeakGflops()));
+}

@@ -1,0 +1,35 @@
+# lit configuration for the moe-mlir tests.
+#
+# Tools come from the build (moe-opt, moe-lsp-server, the plugin) and from
+# Debian's LLVM 22 (FileCheck, not, split-file in /usr/lib/llvm-22/bin, which
+# is not on PATH).
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MOE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
+
+config.substitutions.append(("%moe_src_root", config.moe_src_root))
+config.substitutions.append(("%moe_lib_dir", config.moe_lib_dir))
+config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
+
+tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["moe-opt", "moe-lsp-server"], tool_dirs)
+
+# Debian's mlir-opt-22, into which the plugin test loads the dialect.
+mlir_opt = os.path.join(config.llvm_tools_dir, "mlir-opt")
+if config.moe_plugin_enabled and os.path.exists(mlir_opt):
+    config.available_features.add("plugin")
+    config.substitutions.append(("%mlir_opt", mlir_opt))
+    config.substitutions.append(
+        ("%moe_plugin", os.path.join(config.moe_lib_dir, "libMoEPlugin.so")))

@@ -21,6 +21,7 @@ llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
 
 config.substitutions.append(("%moe_src_root", config.moe_src_root))
 config.substitutions.append(("%moe_lib_dir", config.moe_lib_dir))
+config.substitutions.append(("%moe_obj_root", config.moe_obj_root))
 config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
 
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]

@@ -25,7 +25,7 @@ config.substitutions.append(("%moe_obj_root", config.moe_obj_root))
 config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
 
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["moe-opt", "moe-lsp-server"], tool_dirs)
+llvm_config.add_tool_substitutions(["moe-opt", "moe-lsp-server", "moe-reduce"], tool_dirs)
 
 # Debian's mlir-opt-22, into which the plugin test loads the dialect.
 mlir_opt = os.path.join(config.llvm_tools_dir, "mlir-opt")

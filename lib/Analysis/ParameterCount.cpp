@@ -62,6 +62,10 @@ struct WeightUse {
   double activeFraction = 1.0;
   /// FLOPs per token this use contributes per active parameter.
   double flopsPerActiveParameter = 2.0;
+  /// The fraction of the active parameters whose bytes one token reads: 1,
+  /// except for a gather (an embedding lookup), which reads one row of a
+  /// table that the published convention counts as wholly active.
+  double bytesFraction = 1.0;
 };
 
 /// The weight uses and FLOPs of one layer op.
@@ -78,7 +82,8 @@ void addUse(LayerUses &layer, Value operand, double fraction = 1.0,
   if (!operand)
     return;
   if (Value root = getWeightRoot(operand))
-    layer.uses.push_back({root, std::min(1.0, fraction), flopsPerParameter});
+    layer.uses.push_back(
+        {root, std::min(1.0, fraction), flopsPerParameter, /*bytesFraction=*/1.0});
 }
 
 /// The top-k of the dispatch that produced an experts op's segments, if it
@@ -160,8 +165,6 @@ LayerUses collectMoEUses(Operation *op) {
     addUse(layer, peer.getQueryWeight());
     addUse(layer, peer.getQueryBias(), 1.0, 0.0);
     // Every sub-key is scored against its query half for every head.
-    auto keys = cast<ShapedType>(peer.getKeys().getType());
-    double keyReads = keys.getRank() == 3 ? heads : 1.0;
     addUse(layer, peer.getKeys(), 1.0);
     addUse(layer, peer.getDownEmbed(), selected);
     addUse(layer, peer.getUpEmbed(), selected);
@@ -172,7 +175,6 @@ LayerUses collectMoEUses(Operation *op) {
     layer.exactFlops = 2.0 * queryRows * modelDim +
                        2.0 * heads * 2.0 * subKeys * (queryDim / 2.0) +
                        heads * topK * 4.0 * modelDim;
-    (void)keyReads;
     return layer;
   }
   return layer;
@@ -249,6 +251,10 @@ ModelParameters mlir::moe::countParameters(FunctionOpInterface function) {
       layers[op] = collectMoEUses(op);
       return;
     }
+    // A view, reshape or transpose of a weight reads nothing: the ops that
+    // consume it do, and getWeightRoot sees through it to the weight.
+    if (getForwardedSource(op))
+      return;
     // Ops nested in a moe layer op have no regions today; ops nested in other
     // ops (a gather's generic body) attribute to their outermost op.
     for (Value operand : op->getOperands()) {
@@ -259,17 +265,24 @@ ModelParameters mlir::moe::countParameters(FunctionOpInterface function) {
       if (isMoELayerOp(layerOp))
         continue;
       LayerUses &layer = layers[layerOp];
-      // A contraction does a multiply and an add per weight; anything else
-      // (a gather, a scale) touches each weight once.
+      // A contraction does a multiply and an add per weight; a gather
+      // (tensor.extract of a captured table) computes nothing and reads one
+      // row per token; anything else (a scale) touches each weight once.
       double flopsPerParameter = 1.0;
+      double bytesFraction = 1.0;
       if (auto linalgOp = dyn_cast<linalg::LinalgOp>(layerOp))
         if (linalgOp.getNumReductionLoops() > 0)
           flopsPerParameter = 2.0;
+      if (isa<tensor::ExtractOp>(op) && op != layerOp) {
+        flopsPerParameter = 0.0;
+        int64_t rows = cast<ShapedType>(root.getType()).getDimSize(0);
+        bytesFraction = rows > 0 ? 1.0 / static_cast<double>(rows) : 1.0;
+      }
       // Count an op reading the same weight twice once.
       if (llvm::any_of(layer.uses,
                        [&](const WeightUse &use) { return use.weight == root; }))
         continue;
-      layer.uses.push_back({root, 1.0, flopsPerParameter});
+      layer.uses.push_back({root, 1.0, flopsPerParameter, bytesFraction});
     }
   });
 
@@ -291,7 +304,7 @@ ModelParameters mlir::moe::countParameters(FunctionOpInterface function) {
       double active = count * use.activeFraction;
       layer.activeParameters += active * multiplier;
       layer.weightBytesPerToken +=
-          active * elementBytes(use.weight) * multiplier;
+          active * use.bytesFraction * elementBytes(use.weight) * multiplier;
       proportionalFlops += active * use.flopsPerActiveParameter;
       storedWeights.insert(use.weight);
     }

@@ -187,10 +187,21 @@ TargetAttr TargetAttr::withDefaults() const {
   auto pick = [](uint64_t value, uint64_t fallback) {
     return value ? value : fallback;
   };
+  uint64_t fastMemoryBytes =
+      pick(getFastMemoryBytes(), defaults.getFastMemoryBytes());
+  uint64_t sharedCacheBytes =
+      pick(getSharedCacheBytes(), defaults.getSharedCacheBytes());
+  // Keep the verifier's cpu invariant shared_cache_bytes >= fast_memory_bytes
+  // when only one of the two is given: the defaulted one yields to the given
+  // one (a 1 GiB fast memory on a host with a 32 MiB L3, say).
+  if (getKind() == TargetKind::CPU && sharedCacheBytes < fastMemoryBytes) {
+    if (!getSharedCacheBytes())
+      sharedCacheBytes = fastMemoryBytes;
+    else
+      fastMemoryBytes = sharedCacheBytes;
+  }
   return TargetAttr::get(
-      getContext(), getKind(),
-      pick(getFastMemoryBytes(), defaults.getFastMemoryBytes()),
-      pick(getSharedCacheBytes(), defaults.getSharedCacheBytes()),
+      getContext(), getKind(), fastMemoryBytes, sharedCacheBytes,
       pick(getVectorBits(), defaults.getVectorBits()),
       pick(getComputeUnits(), defaults.getComputeUnits()),
       pick(getBandwidthGbps(), defaults.getBandwidthGbps()),

@@ -190,6 +190,10 @@ LogicalResult verifyExpertWeights(Operation *op, Value gateProj, Value upProj,
           verifyRank(op, downProj, "down_proj", 3, "an E x D x F tensor")))
     return failure();
   ArrayRef<int64_t> up = shapeOf(upProj);
+  if (!ShapedType::isDynamic(up[0]) && up[0] < 1)
+    return op->emitOpError()
+           << "expects at least one expert (up_proj dim 0 >= 1), but found "
+           << up[0];
   if (gateProj) {
     if (failed(verifyRank(op, gateProj, "gate_proj", 3,
                           "an E x F x D tensor")) ||
@@ -261,8 +265,12 @@ int64_t computeCapacity(int64_t numTokens, int64_t topK, int64_t numExperts,
   double perExpert = capacityFactor * static_cast<double>(numTokens) *
                      static_cast<double>(topK) /
                      static_cast<double>(numExperts);
+  // Clamp to T while still a double: a large capacity_factor must not
+  // overflow the conversion to int64_t.
+  double perExpertRows =
+      std::min(std::ceil(perExpert), static_cast<double>(numTokens));
   int64_t capacity =
-      std::max<int64_t>(minCapacity, static_cast<int64_t>(std::ceil(perExpert)));
+      std::max<int64_t>(minCapacity, static_cast<int64_t>(perExpertRows));
   return std::min(numTokens, capacity);
 }
 
@@ -513,6 +521,11 @@ LogicalResult ExpertsOp::verify() {
   int64_t segmentsExperts = shapeOf(getSegments())[0];
   if (!capacity && !ShapedType::isDynamic(segmentsExperts))
     segmentsExperts -= 1;
+  if (!ShapedType::isDynamic(segmentsExperts) && segmentsExperts < 1)
+    return emitOpError() << "expects segments to hold at least "
+                         << (capacity ? "1 count" : "2 offsets")
+                         << " (one expert), but found "
+                         << shapeOf(getSegments())[0];
   if (failed(verifyExpertWeights(
           *this, getGateProj(), getUpProj(), getDownProj(), getActivation(),
           segmentsExperts, rowsType.getShape().back(),

@@ -341,11 +341,13 @@ ModelParameters mlir::moe::countParameters(FunctionOpInterface function) {
     model.storedParameters += elementCount(weight);
 
   // Put each repeat summary before the first layer of its body.
-  for (auto &[repeat, summary] : repeatSummaries) {
-    auto *firstInside = llvm::find_if(model.layers, [&](const LayerParameters &l) {
-      return repeat->isProperAncestor(l.op);
-    });
-    model.layers.insert(firstInside, summary);
+  for (auto &entry : repeatSummaries) {
+    Operation *repeat = entry.first;
+    auto *firstInside =
+        llvm::find_if(model.layers, [&](const LayerParameters &layer) {
+          return repeat->isProperAncestor(layer.op);
+        });
+    model.layers.insert(firstInside, entry.second);
   }
   return model;
 }

@@ -1542,11 +1542,19 @@ func.func @target_on_func() attributes {moe.target = #moe.target<kind = cpu>} {
 
 // -----
 
-func.func @activation_not_unit() {
-  // expected-error @+1 {{expects 'moe.activation' to be a unit attribute, but found 1 : i64}}
-  %c = arith.constant {moe.activation = 1 : i64} 0 : i32
+func.func @activation_on_op() {
+  // expected-error @+1 {{expects 'moe.activation' on a function argument, not on an operation}}
+  %c = arith.constant {moe.activation} 0 : i32
   return
 }
+
+// -----
+
+// expected-error @+1 {{expects 'moe.activation' to be a unit attribute, but found 1 : i64}}
+func.func @activation_not_unit(%x: tensor<4x8xf32> {moe.activation = 1 : i64}) {
+  return
+}
+
 
 //===----------------------------------------------------------------------===//
 // Boundary cases that must be accepted (no diagnostics).
@@ -1557,7 +1565,7 @@ func.func @activation_not_unit() {
 // cuda may have shared_cache_bytes < fast_memory_bytes; vector_bits 4096 is
 // the largest; every parameter given.
 module attributes {moe.target = #moe.target<kind = cuda, fast_memory_bytes = 1048576, shared_cache_bytes = 262144, vector_bits = 4096, compute_units = 132, bandwidth_gbps = 3350, peak_gflops = 989000>} {
-  func.func @accepted_in_target_module() attributes {moe.activation} {
+  func.func @accepted_in_target_module(%x: tensor<4x8xf32> {moe.activation}) {
     return
   }
 }

@@ -12,6 +12,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -53,17 +54,30 @@ LogicalResult MoEDialect::verifyOperationAttribute(Operation *op,
                              << attribute.getValue();
     return success();
   }
-  if (attribute.getName() == "moe.activation") {
-    // Only meaningful as a function argument attribute (see the report);
-    // accepted wherever it is put as a unit marker.
-    if (!isa<UnitAttr>(attribute.getValue()))
-      return op->emitError() << "expects 'moe.activation' to be a unit "
-                                "attribute, but found "
-                             << attribute.getValue();
-    return success();
-  }
+  if (attribute.getName() == "moe.activation")
+    return op->emitError() << "expects 'moe.activation' on a function "
+                              "argument, not on an operation";
   // Discardable attributes that later passes record (tiling choices,
   // schedules) are namespaced `moe.<pass>.*`; accept them.
+  return success();
+}
+
+LogicalResult MoEDialect::verifyRegionArgAttribute(Operation *op,
+                                                   unsigned regionIndex,
+                                                   unsigned argIndex,
+                                                   NamedAttribute attribute) {
+  if (attribute.getName() != "moe.activation")
+    return success();
+  // Marks a function argument as an activation for the parameter report.
+  if (!isa<UnitAttr>(attribute.getValue()))
+    return op->emitError() << "expects 'moe.activation' to be a unit "
+                              "attribute, but found "
+                           << attribute.getValue();
+  if (!isa<FunctionOpInterface>(op))
+    return op->emitError() << "expects 'moe.activation' on a function "
+                              "argument, but found it on a region argument "
+                              "of '"
+                           << op->getName() << "'";
   return success();
 }
 

@@ -7,6 +7,7 @@
 
 #include "moe/InitAll.h"
 
+#include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 
@@ -35,6 +36,7 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
 
 void mlir::moe::registerAllPasses() {
   moe::registerMoEPasses();
+  moe::registerMoEConversionPasses();
   // canonicalize, cse, inline, symbol-dce: used between moe passes.
   mlir::registerTransformsPasses();
 }

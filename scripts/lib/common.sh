@@ -11,6 +11,7 @@ MOE_PACKAGES=(
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libomp-22-dev
   libgtest-dev
+  python3-numpy python3-torch
 )
 
 moe_log() { printf '\n==> %s\n' "$*"; }

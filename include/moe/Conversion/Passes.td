@@ -1,0 +1,55 @@
+//===- Passes.td - Conversions out of the moe dialect ------*- tablegen -*-===//
+//
+// The conversion of moe ops to upstream dialects.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_CONVERSION_PASSES_TD
+#define MOE_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
+  let summary = "lower every moe op to linalg, tensor, scf, arith and math";
+  let description = [{
+    Lowers the moe dialect to upstream ops on tensors, ready for
+    bufferization. `moe.layer` is first decomposed (as `moe-decompose`
+    does); then:
+
+    * `moe.topk`: k passes of a masked arg-max over each row (a partial
+      selection, O(k·N), never a sort), in the order of DESIGN.md 3.1: value
+      descending, index ascending, NaN below every number.
+    * `moe.route`: one `scf.forall` over tokens; per token the E logits,
+      scores, group mask, top-k and weights live in a token-local tensor,
+      so no T x E tensor is written unless the `scores` result is used.
+    * `moe.dispatch`: a counting sort (`scf.for`) for offsets/positions and
+      a parallel `scf.forall` copy of the rows; capacity mode drops by
+      position or score.
+    * `moe.experts`: an `scf.forall` over experts; each expert with rows
+      runs its FFN (`linalg.matmul` against the [out, in] weights, f32
+      accumulation) on its own rows only, so the work grows with K, not E.
+    * `moe.combine`, `moe.peer`, the losses: `scf.forall` over tokens.
+    * `moe.repeat`: `scf.for` with the same iter_args.
+
+    Gathers are `tensor.extract`/`tensor.extract_slice` with computed
+    offsets and scatters are `tensor.insert_slice` /
+    `tensor.parallel_insert_slice`; no `tensor.gather` or `tensor.scatter`.
+
+    Example:
+
+    ```mlir
+    %v, %i = moe.topk %s k(2) : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    // becomes an scf.forall over the rows, each running two scf.for
+    // arg-max passes over the 8 scores.
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+#endif // MOE_CONVERSION_PASSES_TD

@@ -1,0 +1,1198 @@
+//===- MoEToLinalg.cpp - Lower moe ops to linalg, tensor and scf ----------===//
+//
+// The patterns of `convert-moe-to-linalg`. Every lowering stays on tensors
+// (value semantics) for one-shot bufferization:
+//
+// * per-token work (route, combine, topk rows, peer, losses) is an
+//   scf.forall over tokens whose iterations insert their rows with
+//   tensor.parallel_insert_slice;
+// * data-dependent grouping (dispatch) is a sequential counting sort over the
+//   T x K assignments with tensor.insert / tensor.insert_slice;
+// * the expert FFN is an scf.forall over experts that runs linalg.matmul on
+//   each expert's own rows only, so the work grows with K, not E.
+//
+// Gathers are tensor.extract / tensor.extract_slice at computed offsets, and
+// scatters tensor.insert_slice / parallel_insert_slice: no tensor.gather or
+// tensor.scatter. Router math is f32; matmuls accumulate in f32.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/MoEToLinalg/MoEToLinalg.h"
+
+#include "LoweringUtils.h"
+
+#include "moe/Conversion/Passes.h"
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+#include "moe/Dialect/MoE/Transforms/Transforms.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <limits>
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_CONVERTMOETOLINALGPASS
+#include "moe/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::lowering;
+
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+Value andI1(LocBuilder &b, Value lhs, Value rhs) {
+  return arith::AndIOp::create(b, lhs, rhs);
+}
+Value orI1(LocBuilder &b, Value lhs, Value rhs) {
+  return arith::OrIOp::create(b, lhs, rhs);
+}
+Value cmpF(LocBuilder &b, arith::CmpFPredicate predicate, Value lhs, Value rhs) {
+  return arith::CmpFOp::create(b, predicate, lhs, rhs);
+}
+Value cmpI(LocBuilder &b, arith::CmpIPredicate predicate, Value lhs, Value rhs) {
+  return arith::CmpIOp::create(b, predicate, lhs, rhs);
+}
+Value select(LocBuilder &b, Value condition, Value lhs, Value rhs) {
+  return arith::SelectOp::create(b, condition, lhs, rhs);
+}
+Value extract(LocBuilder &b, Value tensor, ValueRange indices) {
+  return tensor::ExtractOp::create(b, tensor, indices);
+}
+Value insert(LocBuilder &b, Value scalar, Value tensor, ValueRange indices) {
+  return tensor::InsertOp::create(b, scalar, tensor, indices);
+}
+
+/// (lhsKey, lhsIndex) ranks strictly above (rhsKey, rhsIndex) in the top-k
+/// order: a larger key, or an equal key and a smaller index. Keys are never
+/// NaN (see rankingKey); -0.0 and +0.0 compare equal.
+Value ranksAbove(LocBuilder &b, Value lhsKey, Value lhsIndex, Value rhsKey,
+                 Value rhsIndex) {
+  Value greater = cmpF(b, arith::CmpFPredicate::OGT, lhsKey, rhsKey);
+  Value equal = cmpF(b, arith::CmpFPredicate::OEQ, lhsKey, rhsKey);
+  Value earlier = cmpI(b, arith::CmpIPredicate::slt, lhsIndex, rhsIndex);
+  return orI1(b, greater, andI1(b, equal, earlier));
+}
+
+/// expf(x) for an f32 scalar.
+Value exp(LocBuilder &b, Value value) { return math::ExpOp::create(b, value); }
+
+/// 1 / (1 + exp(-x)).
+Value sigmoid(LocBuilder &b, Value value) {
+  Value one = f32Constant(b, 1.0);
+  Value negated = arith::NegFOp::create(b, value);
+  return arith::DivFOp::create(b, one,
+                               arith::AddFOp::create(b, one, exp(b, negated)));
+}
+
+/// The maximum of a rank-1 f32 tensor (NaN propagates, as in the reference).
+Value reduceMax(LocBuilder &b, Value vector) {
+  Value n = dimSize(b, vector, 0);
+  Value negInf = f32Constant(b, -kInfinity);
+  return buildLoop(b, indexConstant(b, 0), n, {negInf},
+                   [&](LocBuilder &l, Value i, ValueRange args) {
+                     Value element = extract(l, vector, {i});
+                     return SmallVector<Value>{
+                         arith::MaximumFOp::create(l, args[0], element)};
+                   })[0];
+}
+
+/// The sum of a rank-1 f32 tensor, in order.
+Value reduceSum(LocBuilder &b, Value vector) {
+  Value n = dimSize(b, vector, 0);
+  return buildLoop(b, indexConstant(b, 0), n, {f32Constant(b, 0.0)},
+                   [&](LocBuilder &l, Value i, ValueRange args) {
+                     Value element = extract(l, vector, {i});
+                     return SmallVector<Value>{
+                         arith::AddFOp::create(l, args[0], element)};
+                   })[0];
+}
+
+/// softmax of a rank-1 f32 tensor: exp(v - max) / Σ exp(v - max).
+Value softmax(LocBuilder &b, Value vector) {
+  Value maximum = reduceMax(b, vector);
+  Value exps = mapElements(b, {vector}, b.getF32Type(),
+                           [&](LocBuilder &e, ValueRange args) {
+                             return exp(e, arith::SubFOp::create(e, args[0],
+                                                                 maximum));
+                           });
+  Value sum = reduceSum(b, exps);
+  return mapElements(b, {exps}, b.getF32Type(),
+                     [&](LocBuilder &e, ValueRange args) {
+                       return arith::DivFOp::create(e, args[0], sum)
+                           .getResult();
+                     });
+}
+
+/// Converts a tensor of f32 to `elementType` (rank 1 or 2).
+Value tensorFromF32(LocBuilder &b, Value tensor, Type elementType) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  if (type.getElementType() == elementType)
+    return tensor;
+  Value init = emptyTensor(b, mixedSizes(b, tensor), elementType);
+  AffineMap identity = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, TypeRange{init.getType()}, ValueRange{tensor},
+             ValueRange{init}, SmallVector<AffineMap>{identity, identity},
+             iterators,
+             [&](OpBuilder &nested, Location loc, ValueRange args) {
+               LocBuilder inner(loc, nested);
+               linalg::YieldOp::create(
+                   inner, ValueRange{convertFloat(inner, args[0],
+                                                  elementType)});
+             })
+      .getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
+// moe.topk
+//===----------------------------------------------------------------------===//
+
+struct TopKLowering : OpRewritePattern<TopKOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(TopKOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value input = op.getInput();
+    auto inputType = op.getInput().getType();
+    int64_t rank = inputType.getRank();
+    int64_t k = op.getKAttr().getInt();
+    Type indexType = op.getIndices().getType().getElementType();
+    if (rank == 1) {
+      std::pair<Value, Value> selection =
+          buildTopKSelection(b, op.getLoc(), input, k, indexType);
+      rewriter.replaceOp(op, {selection.first, selection.second});
+      return success();
+    }
+    SmallVector<OpFoldResult> sizes = mixedSizes(b, input);
+    SmallVector<OpFoldResult> leading(sizes.begin(), sizes.end() - 1);
+    SmallVector<OpFoldResult> outSizes = leading;
+    outSizes.push_back(b.getIndexAttr(k));
+    Value valuesInit =
+        emptyTensor(b, outSizes, op.getValues().getType().getElementType());
+    Value indicesInit = emptyTensor(b, outSizes, indexType);
+    SmallVector<Value> results = buildForall(
+        b, leading, {valuesInit, indicesInit},
+        [&](LocBuilder &body, ValueRange ivs, ValueRange) {
+          Value row = extractRow(body, input, ivs);
+          std::pair<Value, Value> selection =
+              buildTopKSelection(body, body.getLoc(), row, k, indexType);
+          Value values = selection.first;
+          Value indices = selection.second;
+          SmallVector<OpFoldResult> offsets(ivs.begin(), ivs.end());
+          offsets.push_back(body.getIndexAttr(0));
+          SmallVector<OpFoldResult> tileSizes(rank - 1, body.getIndexAttr(1));
+          tileSizes.push_back(body.getIndexAttr(k));
+          return SmallVector<ParallelInsert>{
+              {values, 0, offsets, tileSizes},
+              {indices, 1, offsets, tileSizes}};
+        });
+    Value values = results[0];
+    Value indices = results[1];
+    if (values.getType() != op.getValues().getType())
+      values = tensor::CastOp::create(b, op.getValues().getType(), values);
+    if (indices.getType() != op.getIndices().getType())
+      indices = tensor::CastOp::create(b, op.getIndices().getType(), indices);
+    rewriter.replaceOp(op, {values, indices});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.route
+//===----------------------------------------------------------------------===//
+
+/// Experts outside the best `topkGroups` of `numGroups` contiguous groups get
+/// -inf in `selection` (a rank-1 f32 tensor of E entries).
+Value applyGroupLimit(LocBuilder &b, Value selection, int64_t numExperts,
+                      int64_t numGroups, int64_t topkGroups,
+                      GroupScore groupScore) {
+  int64_t groupSize = numExperts / numGroups;
+  Type f32 = b.getF32Type();
+  Value negInf = f32Constant(b, -kInfinity);
+  Value groupScores = emptyTensor(b, {b.getIndexAttr(numGroups)}, f32);
+  groupScores = buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, numGroups), {groupScores},
+      [&](LocBuilder &l, Value group, ValueRange args) {
+        Value first = arith::MulIOp::create(l, group,
+                                            indexConstant(l, groupSize));
+        Value last = arith::AddIOp::create(l, first,
+                                           indexConstant(l, groupSize));
+        // The best and second-best ranking keys of the group.
+        SmallVector<Value> best = buildLoop(
+            l, first, last, {negInf, negInf},
+            [&](LocBuilder &inner, Value expert, ValueRange top) {
+              Value key = rankingKey(inner, extract(inner, selection, {expert}),
+                                    inner.getF32Type());
+              Value beatsFirst =
+                  cmpF(inner, arith::CmpFPredicate::OGT, key, top[0]);
+              Value beatsSecond =
+                  cmpF(inner, arith::CmpFPredicate::OGT, key, top[1]);
+              Value newFirst = select(inner, beatsFirst, key, top[0]);
+              Value newSecond =
+                  select(inner, beatsFirst, top[0],
+                         select(inner, beatsSecond, key, top[1]));
+              return SmallVector<Value>{newFirst, newSecond};
+            });
+        Value score = groupScore == GroupScore::Max
+                          ? best[0]
+                          : arith::AddFOp::create(l, best[0], best[1])
+                                .getResult();
+        return SmallVector<Value>{insert(l, score, args[0], {group})};
+      })[0];
+  Value keptGroups = buildTopKSelection(b, b.getLoc(), groupScores,
+                                        topkGroups, b.getIndexType())
+                         .second;
+  // keep[g] = 1.0 for the kept groups.
+  Value keep = filledTensor(b, {b.getIndexAttr(numGroups)}, f32Constant(b, 0));
+  keep = buildLoop(b, indexConstant(b, 0), indexConstant(b, topkGroups),
+                   {keep}, [&](LocBuilder &l, Value j, ValueRange args) {
+                     Value group = extract(l, keptGroups, {j});
+                     return SmallVector<Value>{
+                         insert(l, f32Constant(l, 1.0), args[0], {group})};
+                   })[0];
+  Value masked = emptyTensor(b, {b.getIndexAttr(numExperts)}, f32);
+  return buildLoop(b, indexConstant(b, 0), indexConstant(b, numExperts),
+                   {masked}, [&](LocBuilder &l, Value expert, ValueRange args) {
+                     Value group = arith::DivUIOp::create(
+                         l, expert, indexConstant(l, groupSize));
+                     Value kept = cmpF(l, arith::CmpFPredicate::OEQ,
+                                       extract(l, keep, {group}),
+                                       f32Constant(l, 1.0));
+                     Value value = select(
+                         l, kept, extract(l, selection, {expert}), negInf);
+                     return SmallVector<Value>{
+                         insert(l, value, args[0], {expert})};
+                   })[0];
+}
+
+struct RouteLowering : OpRewritePattern<RouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RouteOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value x = op.getX();
+    Value router = op.getRouterWeight();
+    int64_t numExperts = op.getRouterWeight().getType().getDimSize(0);
+    if (ShapedType::isDynamic(numExperts))
+      return rewriter.notifyMatchFailure(op, "needs a static expert count");
+    int64_t topK = op.getTopKAttr().getInt();
+    Type f32 = b.getF32Type();
+    Type i32 = b.getI32Type();
+    OpFoldResult tokens = tensor::getMixedSize(b, b.getLoc(), x, 0);
+    SmallVector<Value> outputs = {
+        emptyTensor(b, {tokens, b.getIndexAttr(topK)}, f32),
+        emptyTensor(b, {tokens, b.getIndexAttr(topK)}, i32)};
+    bool withScores = static_cast<bool>(op.getScores());
+    if (withScores)
+      outputs.push_back(
+          emptyTensor(b, {tokens, b.getIndexAttr(numExperts)}, f32));
+    ScoreFunction scoreFunction = op.getScore();
+    float scale = op.getScale().convertToFloat();
+    Value bias = op.getBias();
+
+    SmallVector<Value> results = buildForall(
+        b, {tokens}, outputs, [&](LocBuilder &t, ValueRange ivs, ValueRange) {
+          Value token = ivs[0];
+          // Logits and scores of this token only: a token-local [E] tensor.
+          Value row = extractRow(t, x, {token});
+          Value logits = matvecF32(t, row, router);
+          Value scores = logits;
+          if (scoreFunction == ScoreFunction::Softmax)
+            scores = softmax(t, logits);
+          else if (scoreFunction == ScoreFunction::Sigmoid)
+            scores = mapElements(t, {logits}, f32,
+                                 [&](LocBuilder &e, ValueRange args) {
+                                   return sigmoid(e, args[0]);
+                                 });
+          Value selection = scores;
+          if (bias)
+            selection = mapElements(
+                t, {scores, bias}, f32, [&](LocBuilder &e, ValueRange args) {
+                  return arith::AddFOp::create(e, args[0], args[1])
+                      .getResult();
+                });
+          if (op.getNGroupAttr().getInt() > 1)
+            selection = applyGroupLimit(t, selection, numExperts,
+                                        op.getNGroupAttr().getInt(),
+                                        op.getTopkGroupAttr().getInt(),
+                                        op.getGroupScore());
+          Value indices =
+              buildTopKSelection(t, t.getLoc(), selection, topK, i32).second;
+          // weights = s[indices], or softmax(l[indices]) for softmax_topk.
+          Value weights = emptyTensor(t, {t.getIndexAttr(topK)}, f32);
+          weights = buildLoop(
+              t, indexConstant(t, 0), indexConstant(t, topK), {weights},
+              [&](LocBuilder &l, Value j, ValueRange args) {
+                Value expert = toIndex(l, extract(l, indices, {j}));
+                return SmallVector<Value>{insert(
+                    l, extract(l, scores, {expert}), args[0], {j})};
+              })[0];
+          if (scoreFunction == ScoreFunction::SoftmaxTopk)
+            weights = softmax(t, weights);
+          if (op.getNormalize()) {
+            Value sum = reduceSum(t, weights);
+            Value nonZero =
+                cmpF(t, arith::CmpFPredicate::UNE, sum, f32Constant(t, 0.0));
+            weights = mapElements(
+                t, {weights}, f32, [&](LocBuilder &e, ValueRange args) {
+                  Value divided = arith::DivFOp::create(e, args[0], sum);
+                  return select(e, nonZero, divided, args[0]);
+                });
+          }
+          if (scale != 1.0f) {
+            Value factor = f32Constant(t, scale);
+            weights = mapElements(
+                t, {weights}, f32, [&](LocBuilder &e, ValueRange args) {
+                  return arith::MulFOp::create(e, args[0], factor).getResult();
+                });
+          }
+          SmallVector<OpFoldResult> offsets = {token, t.getIndexAttr(0)};
+          SmallVector<ParallelInsert> inserts = {
+              {weights, 0, offsets, {t.getIndexAttr(1), t.getIndexAttr(topK)}},
+              {indices, 1, offsets, {t.getIndexAttr(1), t.getIndexAttr(topK)}}};
+          if (withScores)
+            inserts.push_back({scores, 2, offsets,
+                               {t.getIndexAttr(1),
+                                t.getIndexAttr(numExperts)}});
+          return inserts;
+        });
+    SmallVector<Value> replacements;
+    for (auto [result, original] : llvm::zip(results, op.getResults()))
+      replacements.push_back(
+          result.getType() == original.getType()
+              ? result
+              : tensor::CastOp::create(b, original.getType(), result)
+                    .getResult());
+    rewriter.replaceOp(op, replacements);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.dispatch
+//===----------------------------------------------------------------------===//
+
+/// True when the expert index `expert` (an integer) is in [0, numExperts).
+Value isValidExpert(LocBuilder &b, Value expert, int64_t numExperts) {
+  Type type = expert.getType();
+  Value zero = arith::ConstantIntOp::create(b, type, 0);
+  Value limit = arith::ConstantIntOp::create(b, type, numExperts);
+  return andI1(b, cmpI(b, arith::CmpIPredicate::sge, expert, zero),
+               cmpI(b, arith::CmpIPredicate::slt, expert, limit));
+}
+
+/// The capacity C = min(T, max(min_capacity, ceil(cf * T * K / E))) as an
+/// index, computed in f64 like the reference.
+Value computeCapacity(LocBuilder &b, Value tokens, int64_t topK,
+                      int64_t numExperts, double capacityFactor,
+                      int64_t minCapacity) {
+  Type f64 = b.getF64Type();
+  Value tokensF = arith::UIToFPOp::create(
+      b, f64, arith::IndexCastOp::create(b, b.getI64Type(), tokens));
+  Value product = arith::MulFOp::create(
+      b, floatConstant(b, f64, capacityFactor * static_cast<double>(topK)),
+      tokensF);
+  Value perExpert = arith::DivFOp::create(
+      b, product, floatConstant(b, f64, static_cast<double>(numExperts)));
+  // Clamp to T in f64 before converting, so a huge factor cannot overflow.
+  Value clamped = arith::MinimumFOp::create(b, math::CeilOp::create(b, perExpert),
+                                            tokensF);
+  Value capacity = arith::IndexCastOp::create(
+      b, b.getIndexType(),
+      arith::FPToSIOp::create(b, b.getI64Type(), clamped));
+  Value withMinimum =
+      arith::MaxSIOp::create(b, capacity, indexConstant(b, minCapacity));
+  return arith::MinSIOp::create(b, withMinimum, tokens);
+}
+
+struct DispatchLowering : OpRewritePattern<DispatchOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DispatchOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value x = op.getX();
+    Value indices = op.getIndices();
+    int64_t topK = op.getIndices().getType().getDimSize(1);
+    if (ShapedType::isDynamic(topK))
+      return rewriter.notifyMatchFailure(op, "needs a static top-k");
+    int64_t numExperts = op.getNumExpertsAttr().getInt();
+    Type i32 = b.getI32Type();
+    Type elementType = cast<RankedTensorType>(x.getType()).getElementType();
+    Value zero = indexConstant(b, 0);
+    Value one = indexConstant(b, 1);
+    Value tokens = dimSize(b, x, 0);
+    OpFoldResult model = tensor::getMixedSize(b, b.getLoc(), x, 1);
+    Value kValue = indexConstant(b, topK);
+    Value minusOne = i32Constant(b, -1);
+    Value rowOfInit = filledTensor(b, {tokens, b.getIndexAttr(topK)}, minusOne);
+    Value floatZero = floatConstant(b, elementType, 0.0);
+
+    // Walks the T x K assignments in (token, slot) order.
+    auto forEachAssignment = [&](LocBuilder &outer, ValueRange inits,
+                                 function_ref<SmallVector<Value>(
+                                     LocBuilder &, Value, Value, ValueRange)>
+                                     body) {
+      return buildLoop(outer, zero, tokens, inits,
+                       [&](LocBuilder &l, Value token, ValueRange args) {
+                         return buildLoop(l, zero, kValue, args,
+                                          [&](LocBuilder &inner, Value slot,
+                                              ValueRange innerArgs) {
+                                            return body(inner, token, slot,
+                                                        innerArgs);
+                                          });
+                       });
+    };
+    // Copies x[token] into `rows` at the leading indices `at`.
+    auto copyRow = [&](LocBuilder &l, Value rows, Value token,
+                       SmallVector<OpFoldResult> at) {
+      Value row = extractRow(l, x, {token});
+      int64_t rank = cast<RankedTensorType>(rows.getType()).getRank();
+      at.push_back(l.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes(rank - 1, l.getIndexAttr(1));
+      sizes.push_back(model);
+      SmallVector<OpFoldResult> strides(rank, l.getIndexAttr(1));
+      return tensor::InsertSliceOp::create(l, row, rows, at, sizes, strides)
+          .getResult();
+    };
+
+    // Counts per expert (invalid expert indices are ignored).
+    Value countsInit =
+        filledTensor(b, {b.getIndexAttr(numExperts)}, i32Constant(b, 0));
+    Value counts = forEachAssignment(
+        b, {countsInit},
+        [&](LocBuilder &l, Value token, Value slot, ValueRange args) {
+          Value expert = extract(l, indices, {token, slot});
+          Value valid = isValidExpert(l, expert, numExperts);
+          return buildIf(
+              l, valid, {args[0].getType()},
+              [&](LocBuilder &then) {
+                Value e = toIndex(then, expert);
+                Value count = extract(then, args[0], {e});
+                Value next = arith::AddIOp::create(then, count,
+                                                   i32Constant(then, 1));
+                return SmallVector<Value>{insert(then, next, args[0], {e})};
+              },
+              [&](LocBuilder &) { return SmallVector<Value>{args[0]}; });
+        })[0];
+
+    if (op.getMode() == DispatchMode::Dropless) {
+      // Offsets: the exclusive prefix sums of the counts, E+1 entries.
+      Value offsets = filledTensor(b, {b.getIndexAttr(numExperts + 1)},
+                                   i32Constant(b, 0));
+      offsets = buildLoop(b, zero, indexConstant(b, numExperts), {offsets},
+                          [&](LocBuilder &l, Value e, ValueRange args) {
+                            Value next = arith::AddIOp::create(l, e, one);
+                            Value sum = arith::AddIOp::create(
+                                l, extract(l, args[0], {e}),
+                                extract(l, counts, {e}));
+                            return SmallVector<Value>{
+                                insert(l, sum, args[0], {next})};
+                          })[0];
+      // Place every assignment after the earlier ones of its expert: the
+      // rows end up sorted stably by (expert, token, slot).
+      Value cursor = tensor::ExtractSliceOp::create(
+          b, offsets, {b.getIndexAttr(0)}, {b.getIndexAttr(numExperts)},
+          {b.getIndexAttr(1)});
+      Value rowCount = arith::MulIOp::create(b, tokens, kValue);
+      Value rowsInit = filledTensor(b, {rowCount, model}, floatZero);
+      SmallVector<Value> placed = forEachAssignment(
+          b, {cursor, rowOfInit, rowsInit},
+          [&](LocBuilder &l, Value token, Value slot, ValueRange args) {
+            Value expert = extract(l, indices, {token, slot});
+            Value valid = isValidExpert(l, expert, numExperts);
+            return buildIf(
+                l, valid, TypeRange(args),
+                [&](LocBuilder &then) {
+                  Value e = toIndex(then, expert);
+                  Value row = extract(then, args[0], {e});
+                  Value next = arith::AddIOp::create(then, row,
+                                                     i32Constant(then, 1));
+                  Value cursorNext = insert(then, next, args[0], {e});
+                  Value rowOf = insert(then, row, args[1], {token, slot});
+                  Value rows = copyRow(then, args[2], token,
+                                       {toIndex(then, row)});
+                  return SmallVector<Value>{cursorNext, rowOf, rows};
+                },
+                [&](LocBuilder &) { return SmallVector<Value>(args); });
+          });
+      replace(rewriter, b, op, {placed[2], offsets, placed[1]});
+      return success();
+    }
+
+    // Capacity mode.
+    double capacityFactor = op.getCapacityFactor()->convertToDouble();
+    int64_t minCapacity = op.getMinCapacityAttr().getInt();
+    Value capacity = computeCapacity(b, tokens, topK, numExperts,
+                                     capacityFactor, minCapacity);
+    Value capacityI32 = fromIndex(b, capacity, i32);
+    bool byScore = op.getDropPolicy() == DropPolicy::Score;
+    Value routingWeights = op.getWeights();
+
+    // With drop_policy(score), an assignment survives when fewer than C
+    // assignments of its expert rank above it (higher weight, then earlier
+    // token, then earlier slot).
+    auto survives = [&](LocBuilder &l, Value token, Value slot,
+                        Value expert) -> Value {
+      Value key = rankingKey(l, extract(l, routingWeights, {token, slot}),
+                             l.getF32Type());
+      Value position = arith::AddIOp::create(
+          l, arith::MulIOp::create(l, token, kValue), slot);
+      Value ahead = forEachAssignment(
+          l, {i32Constant(l, 0)},
+          [&](LocBuilder &inner, Value otherToken, Value otherSlot,
+              ValueRange args) {
+            Value sameExpert =
+                cmpI(inner, arith::CmpIPredicate::eq,
+                     extract(inner, indices, {otherToken, otherSlot}), expert);
+            Value otherKey = rankingKey(
+                inner, extract(inner, routingWeights, {otherToken, otherSlot}),
+                inner.getF32Type());
+            Value otherPosition = arith::AddIOp::create(
+                inner, arith::MulIOp::create(inner, otherToken, kValue),
+                otherSlot);
+            Value above =
+                andI1(inner, sameExpert,
+                      ranksAbove(inner, otherKey, otherPosition, key,
+                                 position));
+            Value increment = arith::ExtUIOp::create(inner, i32, above);
+            return SmallVector<Value>{
+                arith::AddIOp::create(inner, args[0], increment)};
+          })[0];
+      return cmpI(l, arith::CmpIPredicate::slt, ahead, capacityI32);
+    };
+
+    Value cursorInit =
+        filledTensor(b, {b.getIndexAttr(numExperts)}, i32Constant(b, 0));
+    Value bufferInit = filledTensor(
+        b, {b.getIndexAttr(numExperts), capacity, model}, floatZero);
+    SmallVector<Value> placed = forEachAssignment(
+        b, {cursorInit, rowOfInit, bufferInit},
+        [&](LocBuilder &l, Value token, Value slot, ValueRange args) {
+          Value expert = extract(l, indices, {token, slot});
+          Value valid = isValidExpert(l, expert, numExperts);
+          return buildIf(
+              l, valid, TypeRange(args),
+              [&](LocBuilder &then) {
+                Value e = toIndex(then, expert);
+                Value position = extract(then, args[0], {e});
+                Value fits = cmpI(then, arith::CmpIPredicate::slt, position,
+                                  capacityI32);
+                Value keep = byScore ? andI1(then, fits,
+                                             survives(then, token, slot,
+                                                      expert))
+                                     : fits;
+                return buildIf(
+                    then, keep, TypeRange(args),
+                    [&](LocBuilder &kept) {
+                      Value next = arith::AddIOp::create(
+                          kept, position, i32Constant(kept, 1));
+                      Value cursorNext = insert(kept, next, args[0], {e});
+                      Value slotIndex = arith::AddIOp::create(
+                          kept,
+                          arith::MulIOp::create(
+                              kept, fromIndex(kept, e, i32), capacityI32),
+                          position);
+                      Value rowOf =
+                          insert(kept, slotIndex, args[1], {token, slot});
+                      Value buffer =
+                          copyRow(kept, args[2], token,
+                                  {e, toIndex(kept, position)});
+                      return SmallVector<Value>{cursorNext, rowOf, buffer};
+                    },
+                    [&](LocBuilder &) { return SmallVector<Value>(args); });
+              },
+              [&](LocBuilder &) { return SmallVector<Value>(args); });
+        });
+    // The cursors end at the number of rows kept per expert.
+    replace(rewriter, b, op, {placed[2], placed[0], placed[1]});
+    (void)counts;
+    return success();
+  }
+
+  static void replace(PatternRewriter &rewriter, LocBuilder &b, DispatchOp op,
+                      ArrayRef<Value> values) {
+    SmallVector<Value> replacements;
+    for (auto [value, original] : llvm::zip(values, op.getResults()))
+      replacements.push_back(
+          value.getType() == original.getType()
+              ? value
+              : tensor::CastOp::create(b, original.getType(), value)
+                    .getResult());
+    rewriter.replaceOp(op, replacements);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.experts
+//===----------------------------------------------------------------------===//
+
+/// One expert's FFN on its rows `tile` [n, D]: returns [n, D] in the rows'
+/// element type.
+Value buildExpertFFN(LocBuilder &b, Value tile, Value expert, ExpertsOp op) {
+  Type f32 = b.getF32Type();
+  Activation activation = op.getActivation();
+  auto weightOf = [&](Value weights) {
+    return extractMatrix(b, weights, {expert}, b.getIndexAttr(0),
+                         tensor::getMixedSize(b, b.getLoc(), weights, 1));
+  };
+  Value up = linearF32(b, tile, weightOf(op.getUpProj()));
+  auto upType = cast<RankedTensorType>(up.getType());
+  AffineMap identity = b.getMultiDimIdentityMap(2);
+  SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
+  Value hiddenInit = emptyTensor(b, mixedSizes(b, up), f32);
+  SmallVector<Value> inputs = {up};
+  if (isGatedActivation(activation))
+    inputs.insert(inputs.begin(), linearF32(b, tile, weightOf(op.getGateProj())));
+  SmallVector<AffineMap> maps(inputs.size() + 1, identity);
+  Value hidden =
+      linalg::GenericOp::create(
+          b, TypeRange{upType}, inputs, ValueRange{hiddenInit}, maps,
+          parallel,
+          [&](OpBuilder &nested, Location loc, ValueRange args) {
+            LocBuilder inner(loc, nested);
+            Value activated =
+                buildActivation(inner, inner.getLoc(), activation, args[0]);
+            if (inputs.size() == 2)
+              activated = arith::MulFOp::create(inner, activated, args[1]);
+            linalg::YieldOp::create(inner, ValueRange{activated});
+          })
+          .getResult(0);
+  Value down = linearF32(b, hidden, weightOf(op.getDownProj()));
+  return tensorFromF32(
+      b, down, cast<RankedTensorType>(tile.getType()).getElementType());
+}
+
+struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ExpertsOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value rows = op.getRows();
+    auto rowsType = op.getRows().getType();
+    int64_t numExperts = op.getUpProj().getType().getDimSize(0);
+    if (ShapedType::isDynamic(numExperts))
+      return rewriter.notifyMatchFailure(op, "needs a static expert count");
+    Type elementType = rowsType.getElementType();
+    Value segments = op.getSegments();
+    bool capacity = op.isCapacityLayout();
+    SmallVector<OpFoldResult> sizes = mixedSizes(b, rows);
+    OpFoldResult model = sizes.back();
+    Value init = filledTensor(b, sizes, floatConstant(b, elementType, 0.0));
+
+    // One iteration per expert; an expert without rows does nothing, so the
+    // work follows the routed rows, not E.
+    SmallVector<Value> results = buildForall(
+        b, {b.getIndexAttr(numExperts)}, {init},
+        [&](LocBuilder &t, ValueRange ivs, ValueRange) {
+          Value expert = ivs[0];
+          Value start, count;
+          if (capacity) {
+            // Counts past C (or negative) are clamped: the rows exist.
+            Value raw = toIndex(t, extract(t, segments, {expert}));
+            Value limit = dimSize(t, rows, 1);
+            start = indexConstant(t, 0);
+            count = arith::MaxSIOp::create(
+                t, indexConstant(t, 0),
+                arith::MinSIOp::create(t, raw, limit));
+          } else {
+            start = toIndex(t, extract(t, segments, {expert}));
+            Value next = arith::AddIOp::create(t, expert, indexConstant(t, 1));
+            Value end = toIndex(t, extract(t, segments, {next}));
+            count = arith::MaxSIOp::create(
+                t, indexConstant(t, 0), arith::SubIOp::create(t, end, start));
+          }
+          auto tileType =
+              RankedTensorType::get({ShapedType::kDynamic,
+                                     rowsType.getShape().back()},
+                                    elementType);
+          Value hasRows = cmpI(t, arith::CmpIPredicate::sgt, count,
+                               indexConstant(t, 0));
+          Value output = buildIf(
+              t, hasRows, {tileType},
+              [&](LocBuilder &then) {
+                Value tile =
+                    capacity ? extractMatrix(then, rows, {expert}, start, count)
+                             : extractMatrix(then, rows, {}, start, count);
+                Value result = buildExpertFFN(then, tile, expert, op);
+                if (result.getType() != tileType)
+                  result = tensor::CastOp::create(then, tileType, result);
+                return SmallVector<Value>{result};
+              },
+              [&](LocBuilder &otherwise) {
+                // An empty tile: the parallel insert below writes nothing.
+                Value empty = emptyTensor(
+                    otherwise, {otherwise.getIndexAttr(0), model}, elementType);
+                return SmallVector<Value>{
+                    tensor::CastOp::create(otherwise, tileType, empty)};
+              })[0];
+          SmallVector<OpFoldResult> offsets, tileSizes;
+          if (capacity) {
+            offsets = {expert, t.getIndexAttr(0), t.getIndexAttr(0)};
+            tileSizes = {t.getIndexAttr(1), count, model};
+          } else {
+            offsets = {start, t.getIndexAttr(0)};
+            tileSizes = {count, model};
+          }
+          return SmallVector<ParallelInsert>{
+              {output, 0, offsets, tileSizes}};
+        });
+    Value result = results[0];
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(b, op.getType(), result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.combine
+//===----------------------------------------------------------------------===//
+
+struct CombineLowering : OpRewritePattern<CombineOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CombineOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value rows = op.getRows();
+    auto rowsType = op.getRows().getType();
+    if (rowsType.getRank() == 3) {
+      // Address the E x C x D buffer as E*C rows: row_of holds e*C + pos.
+      rows = tensor::CollapseShapeOp::create(
+          b, rows, SmallVector<ReassociationIndices>{{0, 1}, {2}});
+    }
+    Value weights = op.getWeights();
+    Value rowOf = op.getRowOf();
+    int64_t topK = op.getWeights().getType().getDimSize(1);
+    Type elementType = rowsType.getElementType();
+    OpFoldResult tokens = tensor::getMixedSize(b, b.getLoc(), weights, 0);
+    OpFoldResult model = tensor::getMixedSize(b, b.getLoc(), rows, 1);
+    Value rowCount = dimSize(b, rows, 0);
+    Value init = emptyTensor(b, {tokens, model}, elementType);
+    Value kValue = ShapedType::isDynamic(topK) ? dimSize(b, weights, 1)
+                                               : indexConstant(b, topK);
+    SmallVector<Value> results = buildForall(
+        b, {tokens}, {init}, [&](LocBuilder &t, ValueRange ivs, ValueRange) {
+          Value token = ivs[0];
+          Value accumulator =
+              filledTensor(t, {model}, f32Constant(t, 0.0));
+          accumulator = buildLoop(
+              t, indexConstant(t, 0), kValue, {accumulator},
+              [&](LocBuilder &l, Value slot, ValueRange args) {
+                Value row = toIndex(l, extract(l, rowOf, {token, slot}));
+                Value inRange = andI1(
+                    l, cmpI(l, arith::CmpIPredicate::sge, row,
+                            indexConstant(l, 0)),
+                    cmpI(l, arith::CmpIPredicate::slt, row, rowCount));
+                return buildIf(
+                    l, inRange, {args[0].getType()},
+                    [&](LocBuilder &then) {
+                      Value weight = extract(then, weights, {token, slot});
+                      Value expertRow = extractRow(then, rows, {row});
+                      return SmallVector<Value>{updateElements(
+                          then, args[0], {expertRow},
+                          [&](LocBuilder &e, Value current, ValueRange values) {
+                            Value product = arith::MulFOp::create(
+                                e, weight,
+                                convertFloat(e, values[0], e.getF32Type()));
+                            return arith::AddFOp::create(e, current, product)
+                                .getResult();
+                          })};
+                    },
+                    [&](LocBuilder &) { return SmallVector<Value>{args[0]}; });
+              })[0];
+          Value output = tensorFromF32(t, accumulator, elementType);
+          return SmallVector<ParallelInsert>{
+              {output, 0, {token, t.getIndexAttr(0)},
+               {t.getIndexAttr(1), model}}};
+        });
+    Value result = results[0];
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(b, op.getType(), result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.repeat
+//===----------------------------------------------------------------------===//
+
+struct RepeatLowering : OpRewritePattern<RepeatOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RepeatOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value lower = indexConstant(b, 0);
+    Value upper = indexConstant(b, op.getCountAttr().getInt());
+    Value step = indexConstant(b, 1);
+    auto loop = scf::ForOp::create(b, lower, upper, step, op.getInits());
+    Block *body = loop.getBody();
+    if (!body->empty())
+      rewriter.eraseOp(body->getTerminator());
+    rewriter.mergeBlocks(&op.getBodyBlock(), body, loop.getRegionIterArgs());
+    auto yield = cast<YieldOp>(body->getTerminator());
+    rewriter.setInsertionPoint(yield);
+    rewriter.replaceOpWithNewOp<scf::YieldOp>(yield, yield.getValues());
+    rewriter.replaceOp(op, loop.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.peer
+//===----------------------------------------------------------------------===//
+
+struct PeerLowering : OpRewritePattern<PeerOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(PeerOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value x = op.getX();
+    Value keys = op.getKeys();
+    bool sharedKeys = op.getKeys().getType().getRank() == 3;
+    int64_t heads = op.getHeadsAttr().getInt();
+    int64_t topK = op.getTopKAttr().getInt();
+    int64_t subKeys = op.getNumSubKeys();
+    int64_t queryDim = op.getQueryDimPerHead();
+    if (ShapedType::isDynamic(subKeys) || ShapedType::isDynamic(queryDim))
+      return rewriter.notifyMatchFailure(op, "needs static key shapes");
+    int64_t half = queryDim / 2;
+    Type f32 = b.getF32Type();
+    Type elementType = cast<RankedTensorType>(x.getType()).getElementType();
+    OpFoldResult tokens = tensor::getMixedSize(b, b.getLoc(), x, 0);
+    OpFoldResult model = tensor::getMixedSize(b, b.getLoc(), x, 1);
+    Value init = emptyTensor(b, {tokens, model}, elementType);
+    Activation activation = op.getActivation();
+    PeerScore score = op.getScore();
+    Value bias = op.getQueryBias();
+
+    SmallVector<Value> results = buildForall(
+        b, {tokens}, {init}, [&](LocBuilder &t, ValueRange ivs, ValueRange) {
+          Value token = ivs[0];
+          Value row = extractRow(t, x, {token});
+          Value query = matvecF32(t, row, op.getQueryWeight());
+          if (bias)
+            query = mapElements(t, {query, bias}, f32,
+                                [&](LocBuilder &e, ValueRange args) {
+                                  return arith::AddFOp::create(e, args[0],
+                                                               args[1])
+                                      .getResult();
+                                });
+          Value accumulator = filledTensor(t, {model}, f32Constant(t, 0.0));
+          accumulator = buildLoop(
+              t, indexConstant(t, 0), indexConstant(t, heads), {accumulator},
+              [&](LocBuilder &l, Value head, ValueRange args) {
+                Value base = arith::MulIOp::create(
+                    l, head, indexConstant(l, queryDim));
+                auto subKeyScores = [&](int64_t which) {
+                  Value offset = arith::AddIOp::create(
+                      l, base, indexConstant(l, which * half));
+                  Value halfQuery =
+                      extractRange(l, query, offset, l.getIndexAttr(half));
+                  SmallVector<Value> leading;
+                  if (!sharedKeys)
+                    leading.push_back(head);
+                  leading.push_back(indexConstant(l, which));
+                  Value subKeyMatrix =
+                      extractMatrix(l, keys, leading, l.getIndexAttr(0),
+                                    l.getIndexAttr(subKeys));
+                  return matvecF32(l, halfQuery, subKeyMatrix);
+                };
+                Type i32 = l.getI32Type();
+                std::pair<Value, Value> first = buildTopKSelection(
+                    l, l.getLoc(), subKeyScores(0), topK, i32);
+                std::pair<Value, Value> second = buildTopKSelection(
+                    l, l.getLoc(), subKeyScores(1), topK, i32);
+                Value firstValues = first.first, firstIndices = first.second;
+                Value secondValues = second.first,
+                      secondIndices = second.second;
+                // Candidate (a, b) at index a*k + b scores first[a] + second[b].
+                Value candidates =
+                    emptyTensor(l, {l.getIndexAttr(topK * topK)}, f32);
+                candidates = buildLoop(
+                    l, indexConstant(l, 0), indexConstant(l, topK * topK),
+                    {candidates}, [&](LocBuilder &c, Value i, ValueRange cargs) {
+                      Value a = arith::DivUIOp::create(c, i,
+                                                       indexConstant(c, topK));
+                      Value bIndex = arith::RemUIOp::create(
+                          c, i, indexConstant(c, topK));
+                      Value sum = arith::AddFOp::create(
+                          c, extract(c, firstValues, {a}),
+                          extract(c, secondValues, {bIndex}));
+                      return SmallVector<Value>{insert(c, sum, cargs[0], {i})};
+                    })[0];
+                std::pair<Value, Value> best = buildTopKSelection(
+                    l, l.getLoc(), candidates, topK, l.getIndexType());
+                Value bestValues = best.first, bestIndices = best.second;
+                Value gates =
+                    score == PeerScore::Softmax
+                        ? softmax(l, bestValues)
+                        : mapElements(l, {bestValues}, f32,
+                                      [&](LocBuilder &e, ValueRange values) {
+                                        return arith::MaximumFOp::create(
+                                                   e, values[0],
+                                                   f32Constant(e, 0.0))
+                                            .getResult();
+                                      });
+                return buildLoop(
+                    l, indexConstant(l, 0), indexConstant(l, topK), {args[0]},
+                    [&](LocBuilder &s, Value j, ValueRange sargs) {
+                      Value candidate = extract(s, bestIndices, {j});
+                      Value a = arith::DivUIOp::create(
+                          s, candidate, indexConstant(s, topK));
+                      Value bIndex = arith::RemUIOp::create(
+                          s, candidate, indexConstant(s, topK));
+                      Value firstKey =
+                          toIndex(s, extract(s, firstIndices, {a}));
+                      Value secondKey =
+                          toIndex(s, extract(s, secondIndices, {bIndex}));
+                      Value expert = arith::AddIOp::create(
+                          s,
+                          arith::MulIOp::create(s, firstKey,
+                                                indexConstant(s, subKeys)),
+                          secondKey);
+                      Value down = extractRow(s, op.getDownEmbed(), {expert});
+                      Value up = extractRow(s, op.getUpEmbed(), {expert});
+                      Value activated = buildActivation(
+                          s, s.getLoc(), activation, dotF32(s, down, row));
+                      Value coefficient = arith::MulFOp::create(
+                          s, extract(s, gates, {j}), activated);
+                      return SmallVector<Value>{updateElements(
+                          s, sargs[0], {up},
+                          [&](LocBuilder &e, Value current, ValueRange values) {
+                            Value product = arith::MulFOp::create(
+                                e, coefficient,
+                                convertFloat(e, values[0], e.getF32Type()));
+                            return arith::AddFOp::create(e, current, product)
+                                .getResult();
+                          })};
+                    });
+              })[0];
+          Value output = tensorFromF32(t, accumulator, elementType);
+          return SmallVector<ParallelInsert>{
+              {output, 0, {token, t.getIndexAttr(0)},
+               {t.getIndexAttr(1), model}}};
+        });
+    Value result = results[0];
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(b, op.getType(), result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Auxiliary losses
+//===----------------------------------------------------------------------===//
+
+/// A token count (index) as f32.
+Value indexToF32(LocBuilder &b, Value value) {
+  return arith::UIToFPOp::create(
+      b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), value));
+}
+
+struct LoadBalancingLossLowering : OpRewritePattern<LoadBalancingLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LoadBalancingLossOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value scores = op.getScores();
+    Value indices = op.getIndices();
+    int64_t numExperts = op.getScores().getType().getDimSize(1);
+    if (ShapedType::isDynamic(numExperts))
+      return rewriter.notifyMatchFailure(op, "needs a static expert count");
+    Type f32 = b.getF32Type();
+    Value zero = indexConstant(b, 0);
+    Value tokens = dimSize(b, scores, 0);
+    Value topK = dimSize(b, indices, 1);
+    OpFoldResult experts = b.getIndexAttr(numExperts);
+    // Per expert: the number of assignments, and the sum of its scores.
+    Value counts = filledTensor(b, {experts}, f32Constant(b, 0.0));
+    Value scoreSums = filledTensor(b, {experts}, f32Constant(b, 0.0));
+    SmallVector<Value> sums = buildLoop(
+        b, zero, tokens, {counts, scoreSums},
+        [&](LocBuilder &l, Value token, ValueRange args) {
+          Value newCounts = buildLoop(
+              l, indexConstant(l, 0), topK, {args[0]},
+              [&](LocBuilder &s, Value slot, ValueRange sargs) {
+                Value expert = extract(s, indices, {token, slot});
+                return buildIf(
+                    s, isValidExpert(s, expert, numExperts),
+                    {sargs[0].getType()},
+                    [&](LocBuilder &then) {
+                      Value e = toIndex(then, expert);
+                      Value next = arith::AddFOp::create(
+                          then, extract(then, sargs[0], {e}),
+                          f32Constant(then, 1.0));
+                      return SmallVector<Value>{
+                          insert(then, next, sargs[0], {e})};
+                    },
+                    [&](LocBuilder &) { return SmallVector<Value>{sargs[0]}; });
+              })[0];
+          Value row = extractRow(l, scores, {token});
+          Value newSums = updateElements(
+              l, args[1], {row},
+              [&](LocBuilder &e, Value current, ValueRange values) {
+                return arith::AddFOp::create(e, current, values[0])
+                    .getResult();
+              });
+          return SmallVector<Value>{newCounts, newSums};
+        });
+    // E * Σ_e (count_e / (T*K)) * (sum_e / T).
+    Value tokensF = indexToF32(b, tokens);
+    Value assignments =
+        arith::MulFOp::create(b, tokensF, indexToF32(b, topK));
+    Value dot = dotF32(b, sums[0], sums[1]);
+    Value normalized = arith::DivFOp::create(
+        b, arith::DivFOp::create(b, dot, assignments), tokensF);
+    Value loss = arith::MulFOp::create(
+        b, normalized, f32Constant(b, static_cast<double>(numExperts)));
+    (void)f32;
+    rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+struct RouterZLossLowering : OpRewritePattern<RouterZLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RouterZLossOp op,
+                                PatternRewriter &rewriter) const override {
+    LocBuilder b(op.getLoc(), rewriter);
+    Value logits = op.getLogits();
+    Value tokens = dimSize(b, logits, 0);
+    Value total = buildLoop(
+        b, indexConstant(b, 0), tokens, {f32Constant(b, 0.0)},
+        [&](LocBuilder &l, Value token, ValueRange args) {
+          Value row = extractRow(l, logits, {token});
+          Value maximum = reduceMax(l, row);
+          Value exps = mapElements(l, {row}, l.getF32Type(),
+                                   [&](LocBuilder &e, ValueRange values) {
+                                     return exp(e, arith::SubFOp::create(
+                                                       e, values[0], maximum));
+                                   });
+          Value logSumExp = arith::AddFOp::create(
+              l, maximum, math::LogOp::create(l, reduceSum(l, exps)));
+          Value squared = arith::MulFOp::create(l, logSumExp, logSumExp);
+          return SmallVector<Value>{arith::AddFOp::create(l, args[0], squared)};
+        })[0];
+    rewriter.replaceOp(op,
+                       arith::DivFOp::create(b, total, indexToF32(b, tokens)));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct ConvertMoEToLinalgPass
+    : public mlir::moe::impl::ConvertMoEToLinalgPassBase<
+          ConvertMoEToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMoEDecomposePatterns(patterns);
+    populateMoEToLinalgConversionPatterns(patterns);
+    GreedyRewriteConfig config;
+    // Lower outer ops (a moe.repeat) before the ops in their bodies.
+    config.setUseTopDownTraversal(true);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     config)))
+      return signalPassFailure();
+    // The contract: no moe op survives.
+    WalkResult result = getOperation()->walk([](Operation *op) {
+      if (!isa<MoEDialect>(op->getDialect()))
+        return WalkResult::advance();
+      op->emitError() << "convert-moe-to-linalg could not lower '"
+                      << op->getName()
+                      << "': it needs static expert counts, top-k and key "
+                         "shapes";
+      return WalkResult::interrupt();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+std::pair<Value, Value> mlir::moe::buildTopKSelection(OpBuilder &builder,
+                                                      Location loc, Value row,
+                                                      int64_t k,
+                                                      Type indexType) {
+  LocBuilder b(loc, builder);
+  Type elementType = getElementTypeOrSelf(row.getType());
+  Type i64 = b.getI64Type();
+  // Rank f64 rows in f64 so that distinct values never tie after rounding.
+  Type keyType = elementType.isF64() ? b.getF64Type() : b.getF32Type();
+  Value n = dimSize(b, row, 0);
+  Value values = emptyTensor(b, {b.getIndexAttr(k)}, elementType);
+  Value indices = emptyTensor(b, {b.getIndexAttr(k)}, indexType);
+  // Pass j picks the best entry that ranks strictly below pick j-1; the
+  // first pass starts below (+inf, -1), above everything.
+  Value startKey = floatConstant(b, keyType, kInfinity);
+  Value startIndex = i64Constant(b, -1);
+  SmallVector<Value> picked = buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, k),
+      {startKey, startIndex, values, indices},
+      [&](LocBuilder &l, Value pass, ValueRange args) {
+        Value previousKey = args[0];
+        Value previousIndex = args[1];
+        SmallVector<Value> best = buildLoop(
+            l, indexConstant(l, 0), n,
+            {floatConstant(l, keyType, -kInfinity), i64Constant(l, -1)},
+            [&](LocBuilder &s, Value i, ValueRange bestArgs) {
+              Value key = rankingKey(s, extract(s, row, {i}), keyType);
+              Value index = arith::IndexCastOp::create(s, i64, i);
+              Value eligible =
+                  ranksAbove(s, previousKey, previousIndex, key, index);
+              Value noneYet = cmpI(s, arith::CmpIPredicate::slt, bestArgs[1],
+                                   i64Constant(s, 0));
+              Value better = orI1(
+                  s, noneYet,
+                  ranksAbove(s, key, index, bestArgs[0], bestArgs[1]));
+              Value take = andI1(s, eligible, better);
+              return SmallVector<Value>{select(s, take, key, bestArgs[0]),
+                                        select(s, take, index, bestArgs[1])};
+            });
+        Value bestIndex =
+            arith::IndexCastOp::create(l, l.getIndexType(), best[1]);
+        Value value = extract(l, row, {bestIndex});
+        Value newValues = insert(l, value, args[2], {pass});
+        Value storedIndex =
+            indexType.isIndex()
+                ? bestIndex
+                : (indexType == i64
+                       ? best[1]
+                       : arith::TruncIOp::create(l, indexType, best[1])
+                             .getResult());
+        Value newIndices = insert(l, storedIndex, args[3], {pass});
+        return SmallVector<Value>{best[0], best[1], newValues, newIndices};
+      });
+  return {picked[2], picked[3]};
+}
+
+void mlir::moe::populateMoEToLinalgConversionPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<TopKLowering, RouteLowering, DispatchLowering, ExpertsLowering,
+               CombineLowering, RepeatLowering, PeerLowering,
+               LoadBalancingLossLowering, RouterZLossLowering>(
+      patterns.getContext());
+}

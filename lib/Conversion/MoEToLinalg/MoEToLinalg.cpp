@@ -708,11 +708,19 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
                 t, indexConstant(t, 0),
                 arith::MinSIOp::create(t, raw, limit));
           } else {
-            start = toIndex(t, extract(t, segments, {expert}));
+            // Offsets are clamped to [0, R]: bad offsets give empty or
+            // shortened segments, never an access outside the rows.
+            Value zeroIndex = indexConstant(t, 0);
+            Value limit = dimSize(t, rows, 0);
+            auto clampToRows = [&](Value value) -> Value {
+              return arith::MinSIOp::create(
+                  t, arith::MaxSIOp::create(t, value, zeroIndex), limit);
+            };
+            start = clampToRows(toIndex(t, extract(t, segments, {expert})));
             Value next = arith::AddIOp::create(t, expert, indexConstant(t, 1));
-            Value end = toIndex(t, extract(t, segments, {next}));
+            Value end = clampToRows(toIndex(t, extract(t, segments, {next})));
             count = arith::MaxSIOp::create(
-                t, indexConstant(t, 0), arith::SubIOp::create(t, end, start));
+                t, zeroIndex, arith::SubIOp::create(t, end, start));
           }
           auto tileType =
               RankedTensorType::get({ShapedType::kDynamic,

@@ -4,6 +4,7 @@
 # Debian's LLVM 22 (FileCheck, not, split-file in /usr/lib/llvm-22/bin, which
 # is not on PATH).
 import os
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -25,7 +26,9 @@ config.substitutions.append(("%moe_obj_root", config.moe_obj_root))
 config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
 
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["moe-opt", "moe-lsp-server", "moe-reduce"], tool_dirs)
+llvm_config.add_tool_substitutions(
+    ["moe-opt", "moe-lsp-server", "moe-reduce", "moe-run", "moe-compile"], tool_dirs)
+config.substitutions.append(("%moe_include", os.path.join(config.moe_src_root, "include")))
 
 # Debian's mlir-opt-22, into which the plugin test loads the dialect.
 mlir_opt = os.path.join(config.llvm_tools_dir, "mlir-opt")
@@ -34,3 +37,17 @@ if config.moe_plugin_enabled and os.path.exists(mlir_opt):
     config.substitutions.append(("%mlir_opt", mlir_opt))
     config.substitutions.append(
         ("%moe_plugin", os.path.join(config.moe_lib_dir, "libMoEPlugin.so")))
+
+# Debian's python3 with numpy (the python3 on PATH may have none): makes
+# .npy inputs and checks results in the executed tests.
+python = "/usr/bin/python3"
+if os.path.exists(python) and subprocess.call(
+        [python, "-c", "import numpy"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL) == 0:
+    config.available_features.add("numpy")
+    config.substitutions.append(("%python", python))
+
+# clang-22, which builds the C programs that call compiled models.
+if config.moe_clang and os.path.exists(config.moe_clang):
+    config.available_features.add("clang")
+    config.substitutions.append(("%clang", config.moe_clang))

@@ -17,11 +17,13 @@ class DialectRegistry;
 namespace mlir::moe {
 
 /// Adds the moe dialect and the upstream dialects (and their interface
-/// extensions) that moe graphs and the moe pipelines use.
+/// extensions: bufferization, deallocation, LLVM IR translation) that moe
+/// graphs, the moe pipelines and the JIT use.
 void registerAllDialects(DialectRegistry &registry);
 
-/// Registers the moe passes and the upstream passes the pipelines use, so
-/// that they can be named on a command line.
+/// Registers the moe passes, the moe pipelines (`moe-cpu-pipeline`) and the
+/// upstream passes the pipelines use, so that they can be named on a
+/// command line.
 void registerAllPasses();
 
 } // namespace mlir::moe

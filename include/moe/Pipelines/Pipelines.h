@@ -25,6 +25,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("give every public function an _mlir_ciface_ wrapper "
                      "that takes memref descriptors by pointer"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> reassociateFloatArith{
+      *this, "reassociate-float-arith",
+      llvm::cl::desc("let LLVM reassociate float sums and fuse multiply-adds "
+                     "(reassoc, contract) so that reductions vectorize; "
+                     "changes only the last bits of results"),
+      llvm::cl::init(true)};
 };
 
 /// Appends the CPU pipeline to `pm` (a pass manager on builtin.module): moe

@@ -400,9 +400,12 @@ Value computeCapacity(LocBuilder &b, Value tokens, int64_t topK,
   Type f64 = b.getF64Type();
   Value tokensF = arith::UIToFPOp::create(
       b, f64, arith::IndexCastOp::create(b, b.getI64Type(), tokens));
+  // ((cf * T) * K) / E, in the order the verifier (and the reference)
+  // evaluate it, so the rounding of the f64 products agrees.
+  Value withTokens = arith::MulFOp::create(
+      b, floatConstant(b, f64, capacityFactor), tokensF);
   Value product = arith::MulFOp::create(
-      b, floatConstant(b, f64, capacityFactor * static_cast<double>(topK)),
-      tokensF);
+      b, withTokens, floatConstant(b, f64, static_cast<double>(topK)));
   Value perExpert = arith::DivFOp::create(
       b, product, floatConstant(b, f64, static_cast<double>(numExperts)));
   // Clamp to T in f64 before converting, so a huge factor cannot overflow.

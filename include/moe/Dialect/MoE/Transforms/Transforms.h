@@ -44,6 +44,48 @@ Value buildActivation(OpBuilder &builder, Location loc, Activation activation,
 /// Adds the pattern that decomposes every moe.layer to `patterns`.
 void populateMoEDecomposePatterns(RewritePatternSet &patterns);
 
+/// The stages of a moe pipeline, in order, each named after what the module
+/// holds once the stage is done; see `moe-verify-lowering-contract`.
+enum class LoweringStage {
+  /// moe ops lowered to linalg/tensor/scf/arith/math on tensors.
+  Linalg,
+  /// Tensors replaced by memrefs, deallocations inserted.
+  Bufferized,
+  /// linalg ops and scf.forall lowered to scf.for/scf.parallel (or omp).
+  Loops,
+  /// Everything in the llvm and omp dialects.
+  LLVM,
+};
+
+/// The option spelling of `stage`: "linalg", "bufferized", "loops", "llvm".
+StringRef stringifyLoweringStage(LoweringStage stage);
+
+/// Checks that `root` holds nothing that `stage` promises to remove. On a
+/// violation, emits an error on the first offending op (in pre-order) that
+/// names it and the stage, and fails.
+LogicalResult verifyLoweringContract(Operation *root, LoweringStage stage);
+
+/// The name of the function attribute that records the buffer signature of
+/// an entry point (a TypeAttr holding a FunctionType of memrefs and
+/// scalars), kept on the function through the conversion to llvm.func.
+inline StringRef getEntrySignatureAttrName() { return "moe.signature"; }
+
+/// Gives every public function with a body of `module` (func.func, after
+/// bufferization) the `moe.signature` attribute and, with `cInterface`, the
+/// `llvm.emit_c_interface` attribute; private functions with a body get
+/// internal linkage.
+void annotateEntryPoints(Operation *module, bool cInterface);
+
+/// Lowers every linalg op with buffer semantics under `root` to loops:
+/// scf.parallel over its parallel dimensions when no scf.forall or
+/// scf.parallel encloses it, scf.for otherwise (see
+/// moe-lower-linalg-to-loops). Fails if an op cannot be lowered.
+LogicalResult lowerLinalgToLoops(Operation *root);
+
+/// Adds the `reassoc` and `contract` fast-math flags to every arith.addf,
+/// arith.subf and arith.mulf under `root` (see moe-reassociate-float-arith).
+void reassociateFloatArith(Operation *root);
+
 } // namespace mlir::moe
 
 #endif // MOE_DIALECT_MOE_TRANSFORMS_TRANSFORMS_H

@@ -1,0 +1,65 @@
+//===- AOTCompiler.h - Ahead-of-time compilation of moe modules -*- C++ -*-===//
+//
+// The library behind moe-compile: lowers a module with the CPU pipeline,
+// translates it to LLVM IR, optimizes it at -O3 for the host CPU (all of its
+// features, so AVX-512 where present), and emits LLVM IR, an object file or
+// a shared library, plus a C header that declares the entry points.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_COMPILER_AOTCOMPILER_H
+#define MOE_COMPILER_AOTCOMPILER_H
+
+#include "moe/Runner/EntryPoint.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+namespace mlir::moe {
+
+/// What moe-compile writes.
+enum class EmitKind {
+  /// The module in the LLVM dialect (after moe-cpu-pipeline).
+  MLIR,
+  /// Optimized LLVM IR (text).
+  LLVMIR,
+  /// A relocatable, position-independent object file.
+  Object,
+  /// A shared library linked against libomp and libmoe_runtime.so.
+  Shared,
+};
+
+/// How to compile and where to put the results.
+struct CompileOptions {
+  EmitKind emit = EmitKind::Object;
+  /// The output file ("-" for stdout, text kinds only).
+  std::string output;
+  /// If not empty, the C header of the entry points is written here.
+  std::string header;
+  /// The CPU to compile for; empty: the host CPU and its features.
+  std::string cpu;
+  /// For EmitKind::Shared: the compiler driver that links (clang-22), the
+  /// OpenMP library and the directory of libmoe_runtime.so.
+  std::string linker;
+  std::string openmpLibrary;
+  std::string runtimeLibraryDirectory;
+};
+
+/// Compiles `module` as `options` say. Diagnostics of the pipeline go to
+/// the context's handler; other failures are returned as one line.
+llvm::Error compileModule(ModuleOp module, const CompileOptions &options);
+
+/// Writes a C header declaring, for each entry point, the memref descriptor
+/// structs (`moe_memref_<rank>d_<element>`), a struct of its results when
+/// it returns several, and `_mlir_ciface_<name>`. `includeGuard` names the
+/// header's include guard.
+llvm::Error writeCHeader(llvm::ArrayRef<EntrySignature> entryPoints,
+                         llvm::StringRef includeGuard,
+                         llvm::StringRef sourceName, llvm::raw_ostream &os);
+
+} // namespace mlir::moe
+
+#endif // MOE_COMPILER_AOTCOMPILER_H

@@ -1,0 +1,81 @@
+/*===- MoERuntime.h - The moe-mlir runtime library, plain C ABI ---*- C -*-===*\
+|*                                                                            *|
+|* libmoe_runtime.so: what compiled moe models and the moe tools call at run  *|
+|* time. A plain C ABI with no MLIR dependency, so that a C program linking   *|
+|* a model compiled by moe-compile needs nothing else (besides libomp):       *|
+|* 64-byte aligned buffers, a monotonic clock, a memory-bandwidth probe, and  *|
+|* `memrefCopy`, which code lowered by MLIR's memref-to-llvm conversion calls *|
+|* for copies between strided (non-contiguous) buffers.                       *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef MOE_RUNTIME_MOERUNTIME_H
+#define MOE_RUNTIME_MOERUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The library is built with hidden visibility; only what this header
+ *  declares is exported. */
+#if defined(_WIN32)
+#define MOE_RUNTIME_EXPORT
+#else
+#define MOE_RUNTIME_EXPORT __attribute__((visibility("default")))
+#endif
+
+/** The alignment of every buffer moe_aligned_alloc returns: one cache
+ *  line, and one AVX-512 register. */
+#define MOE_RUNTIME_ALIGNMENT 64
+
+/** Allocates `bytes` bytes aligned to MOE_RUNTIME_ALIGNMENT (a zero-byte
+ *  request gets a valid, freeable pointer). Returns NULL when out of
+ *  memory. Free with moe_aligned_free (or free(): it comes from
+ *  aligned_alloc). */
+MOE_RUNTIME_EXPORT void *moe_aligned_alloc(size_t bytes);
+
+/** Frees a buffer from moe_aligned_alloc; NULL is ignored. */
+MOE_RUNTIME_EXPORT void moe_aligned_free(void *ptr);
+
+/** Nanoseconds on a monotonic clock (CLOCK_MONOTONIC): only differences
+ *  mean anything. */
+MOE_RUNTIME_EXPORT uint64_t moe_now_ns(void);
+
+/** The number of threads an OpenMP parallel region uses by default
+ *  (OMP_NUM_THREADS, or the cores available to the process). */
+MOE_RUNTIME_EXPORT int moe_num_threads(void);
+
+/** Measures the sustained read bandwidth of main memory in GB/s (1e9 bytes
+ *  per second): every OpenMP thread sums its static share of a buffer of
+ *  `bytes` bytes (0 picks 1 GiB; use a size much larger than the last-level
+ *  cache), and the best of `repeats` runs (<= 0 picks 5) counts. The buffer
+ *  is first written by the same threads, so its pages are local to them.
+ *  Returns a negative number when the buffer cannot be allocated. */
+MOE_RUNTIME_EXPORT double moe_measure_read_bandwidth_gbps(size_t bytes,
+                                                          int repeats);
+
+/** A memref of any rank as MLIR passes it to runtime functions: the rank
+ *  and a pointer to a ranked descriptor
+ *  {allocated, aligned, offset, sizes[rank], strides[rank]}. */
+typedef struct MoEUnrankedMemRef {
+  int64_t rank;
+  void *descriptor;
+} MoEUnrankedMemRef;
+
+/** Copies the elements (of `elementSize` bytes) of `src` into `dst`, which
+ *  have the same shape and may have any strides; runs of contiguous
+ *  elements are copied with memcpy. MLIR's finalize-memref-to-llvm lowers
+ *  a memref.copy between non-contiguous memrefs to a call of this
+ *  function. */
+MOE_RUNTIME_EXPORT void memrefCopy(int64_t elementSize,
+                                   MoEUnrankedMemRef *src,
+                                   MoEUnrankedMemRef *dst);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOE_RUNTIME_MOERUNTIME_H */

@@ -1,0 +1,177 @@
+//===- CPUPipeline.cpp - moe graphs to the LLVM dialect for x86 CPUs ------===//
+//
+// `moe-cpu-pipeline`: the pass pipeline that takes a module of moe (and
+// upstream tensor-level) ops to the llvm and omp dialects, ready for
+// translation to LLVM IR and for mlir::ExecutionEngine. Four stages, each
+// closed by `moe-verify-lowering-contract`:
+//
+//   1. linalg:     moe ops (and elementwise ops on tensors) -> linalg/tensor/
+//                  scf/arith/math on tensors;
+//   2. bufferized: one-shot bufferization, ownership-based deallocation;
+//   3. loops:      linalg -> scf.for, scf.forall -> scf.parallel -> OpenMP;
+//   4. llvm:       memref, scf, cf, math, arith, func, omp -> llvm.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Pipelines/Pipelines.h"
+
+#include "moe/Conversion/Passes.h"
+#include "moe/Dialect/MoE/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+/// Closes a stage: fails the pipeline, naming the op, if the stage left an
+/// op it promised to remove.
+static void addContractCheck(OpPassManager &pm, LoweringStage stage) {
+  MoEVerifyLoweringContractPassOptions options;
+  options.stage = stage;
+  pm.addPass(createMoEVerifyLoweringContractPass(options));
+}
+
+void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
+                                    const CPUPipelineOptions &options) {
+  //===--------------------------------------------------------------------===//
+  // Stage 1: moe -> linalg on tensors.
+  //===--------------------------------------------------------------------===//
+
+  // Every moe op (moe.layer is decomposed first) becomes linalg, tensor,
+  // scf, arith and math on tensors; the parallel per-token and per-expert
+  // work is scf.forall, which stage 3 maps to OpenMP.
+  pm.addPass(createConvertMoEToLinalgPass());
+  // Elementwise arith/math ops on whole tensors (a residual `arith.addf` in
+  // a moe.repeat body, an activation written as `math.exp` on a tensor)
+  // have no bufferization; they become linalg.generic like the rest.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  // The lowering builds generic code (constants per pattern, unused scores
+  // outputs, shape computations); fold it before bufferization sees it.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  addContractCheck(pm, LoweringStage::Linalg);
+
+  //===--------------------------------------------------------------------===//
+  // Stage 2: tensors -> buffers.
+  //===--------------------------------------------------------------------===//
+
+  // A tensor.empty that only seeds an insert_slice into a bigger tensor
+  // becomes a slice of that tensor, so bufferization allocates it once.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  {
+    bufferization::OneShotBufferizePassOptions bufferize;
+    // Whole-module bufferization: function arguments and results become
+    // memrefs, so that callers (moe-run, C code) pass plain buffers.
+    bufferize.bufferizeFunctionBoundaries = true;
+    // Identity-layout memrefs at function boundaries: the C ABI of an entry
+    // point is a contiguous row-major buffer, never a strided view.
+    bufferize.functionBoundaryTypeConversion =
+        bufferization::LayoutMapOption::IdentityLayoutMap;
+    // moe.repeat lowers to an scf.for whose body yields a freshly computed
+    // tensor; without this, bufferization rejects the loop ("Yield operand
+    // #0 is not equivalent to the corresponding iter bbArg").
+    bufferize.allowReturnAllocsFromLoops = true;
+    pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  }
+  // Fold the casts and copies that bufferization leaves at region
+  // boundaries before deallocation reasons about ownership.
+  pm.addPass(createCanonicalizerPass());
+  // Ownership-based deallocation (the pipeline that one-shot bufferization
+  // is meant to be followed by): frees every buffer that is not returned,
+  // and hands returned buffers to the caller, cloning those that alias an
+  // argument, so a caller can always free what it gets back.
+  bufferization::buildBufferDeallocationPipeline(pm);
+  // The clones the deallocation inserted become memref.alloc + memref.copy.
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  addContractCheck(pm, LoweringStage::Bufferized);
+
+  //===--------------------------------------------------------------------===//
+  // Stage 3: structured ops -> loops, parallel loops -> OpenMP.
+  //===--------------------------------------------------------------------===//
+
+  // linalg.matmul/generic/fill/copy on buffers -> loop nests; LLVM's O3
+  // vectorizes the inner loops for the host's vector width. An op outside
+  // the moe lowering's parallel loops (a shared-expert or attention matmul)
+  // gets an scf.parallel over its parallel dims, so it runs on all cores
+  // too; ops inside them get serial scf.for (no nested OpenMP regions).
+  pm.addNestedPass<func::FuncOp>(createMoELowerLinalgToLoopsPass());
+  // The innermost loop of a matmul against [out, in] weights is a float sum;
+  // LLVM vectorizes it (and uses FMA) only if it may reassociate it. On an
+  // OLMoE-sized layer at T = 1 this takes the experts from compute-bound
+  // scalar code to the memory-bandwidth limit (8x faster). NaN/inf
+  // semantics are kept.
+  if (options.reassociateFloatArith)
+    pm.addNestedPass<func::FuncOp>(createMoEReassociateFloatArithPass());
+  // The per-token and per-expert scf.forall loops (no shared_outs left after
+  // bufferization) become scf.parallel, the form OpenMP conversion takes.
+  pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
+  // scf.parallel -> omp.parallel + omp.wsloop: the iterations run on all
+  // cores. Without OpenMP, scf-to-cf lowers scf.parallel to a serial loop.
+  if (options.enableOpenMP)
+    pm.addPass(createConvertSCFToOpenMPPass());
+  pm.addPass(createCanonicalizerPass());
+  addContractCheck(pm, LoweringStage::Loops);
+
+  //===--------------------------------------------------------------------===//
+  // Stage 4: everything -> the llvm and omp dialects.
+  //===--------------------------------------------------------------------===//
+
+  // memref.subview/expand/collapse -> memref.reinterpret_cast plus affine
+  // index arithmetic, the only view forms the memref lowering handles.
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  // memref -> llvm (malloc/free, descriptors, memcpy or the runtime's
+  // memrefCopy). It runs before scf-to-cf because it also lowers the
+  // memref.alloca_scope that scf-to-openmp wraps each loop body in, whose
+  // region must stay a single block until then.
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // scf.for/if/while (and the serial scf.parallel) -> cf branches.
+  pm.addPass(createSCFToControlFlowPass());
+  // f16/bf16 math ops compute in f32: LLVM and libm have f32/f64 versions.
+  pm.addPass(math::createMathExtendToSupportedTypes());
+  // exp, log, ceil, ... -> LLVM intrinsics; what has none (erf for the
+  // exact GELU) -> libm calls (erff), resolved from the process by the JIT
+  // and from -lm by moe-compile.
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  // arith ops without a direct LLVM counterpart (ceildiv, floordiv, the
+  // NaN-propagating min/max on some types) -> simpler arith ops.
+  pm.addPass(arith::createArithExpandOpsPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  // Record the buffer signature of each entry point and, when asked, have
+  // func-to-llvm emit its `_mlir_ciface_` wrapper (memref descriptors by
+  // pointer), which moe-run, moe-compile's header and C callers use.
+  {
+    MoEAnnotateEntryPointsPassOptions annotate;
+    annotate.cInterface = options.emitCInterface;
+    pm.addPass(createMoEAnnotateEntryPointsPass(annotate));
+  }
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  // omp.parallel/wsloop regions take the converted (llvm) types.
+  if (options.enableOpenMP)
+    pm.addPass(createConvertOpenMPToLLVMPass());
+  // The casts between memref and descriptor types that the partial
+  // conversions above left at their seams cancel out here.
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  addContractCheck(pm, LoweringStage::LLVM);
+}
+
+void mlir::moe::registerMoEPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "moe-cpu-pipeline",
+      "Lower a moe graph to the llvm and omp dialects for x86 CPUs: "
+      "moe -> linalg, one-shot bufferization, loops, OpenMP, LLVM",
+      buildMoECPUPipeline);
+}

@@ -1,0 +1,150 @@
+/*===- MoERuntime.c - The moe-mlir runtime library ------------------------===*\
+|*                                                                            *|
+|* Aligned buffers, a monotonic clock, the read-bandwidth probe (OpenMP over  *|
+|* all cores) and memrefCopy. Plain C11 and OpenMP; no MLIR.                  *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#include "moe/Runtime/MoERuntime.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void *moe_aligned_alloc(size_t bytes) {
+  /* aligned_alloc wants a multiple of the alignment, and a non-zero size so
+   * that the result is a real, freeable buffer. */
+  size_t rounded = (bytes + MOE_RUNTIME_ALIGNMENT - 1) /
+                   MOE_RUNTIME_ALIGNMENT * MOE_RUNTIME_ALIGNMENT;
+  if (rounded < bytes)
+    return NULL; /* overflow */
+  if (rounded == 0)
+    rounded = MOE_RUNTIME_ALIGNMENT;
+  return aligned_alloc(MOE_RUNTIME_ALIGNMENT, rounded);
+}
+
+void moe_aligned_free(void *ptr) { free(ptr); }
+
+uint64_t moe_now_ns(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+int moe_num_threads(void) { return omp_get_max_threads(); }
+
+/* Keeps the compiler from dropping the sums the probe computes. */
+static volatile uint64_t moeBandwidthSink;
+
+double moe_measure_read_bandwidth_gbps(size_t bytes, int repeats) {
+  if (bytes == 0)
+    bytes = (size_t)1 << 30;
+  if (repeats <= 0)
+    repeats = 5;
+  size_t count = bytes / sizeof(uint64_t);
+  if (count == 0)
+    count = 1;
+  uint64_t *buffer =
+      (uint64_t *)moe_aligned_alloc(count * sizeof(uint64_t));
+  if (!buffer)
+    return -1.0;
+
+  /* First touch with the schedule the reads use: each thread's pages are
+   * mapped on its own NUMA node, as a model's weights would be. */
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < count; ++i)
+    buffer[i] = i;
+
+  double bestSeconds = 0.0;
+  for (int run = 0; run < repeats; ++run) {
+    uint64_t sum = 0;
+    uint64_t start = moe_now_ns();
+    /* Integer sums vectorize without reassociation concerns, so the loop
+     * runs at the memory's speed, not the adder's. */
+#pragma omp parallel for simd schedule(static) reduction(+ : sum)
+    for (size_t i = 0; i < count; ++i)
+      sum += buffer[i];
+    uint64_t stop = moe_now_ns();
+    moeBandwidthSink = sum;
+    double seconds = (double)(stop - start) * 1e-9;
+    if (seconds > 0.0 && (bestSeconds == 0.0 || seconds < bestSeconds))
+      bestSeconds = seconds;
+  }
+  moe_aligned_free(buffer);
+  if (bestSeconds == 0.0)
+    return -1.0;
+  return (double)(count * sizeof(uint64_t)) / bestSeconds * 1e-9;
+}
+
+/* A view of a ranked memref descriptor as MLIR lays it out. */
+typedef struct {
+  char *aligned;
+  int64_t offset;
+  const int64_t *sizes;
+  const int64_t *strides;
+} MoEStridedView;
+
+static MoEStridedView moeViewOf(const MoEUnrankedMemRef *memref) {
+  char *base = (char *)memref->descriptor;
+  MoEStridedView view;
+  memcpy(&view.aligned, base + sizeof(void *), sizeof(void *));
+  memcpy(&view.offset, base + 2 * sizeof(void *), sizeof(int64_t));
+  view.sizes = (const int64_t *)(base + 2 * sizeof(void *) + sizeof(int64_t));
+  view.strides = view.sizes + memref->rank;
+  return view;
+}
+
+void memrefCopy(int64_t elementSize, MoEUnrankedMemRef *src,
+                MoEUnrankedMemRef *dst) {
+  int64_t rank = src->rank;
+  MoEStridedView from = moeViewOf(src);
+  MoEStridedView to = moeViewOf(dst);
+  char *srcBase = from.aligned + from.offset * elementSize;
+  char *dstBase = to.aligned + to.offset * elementSize;
+  if (rank == 0) {
+    memcpy(dstBase, srcBase, (size_t)elementSize);
+    return;
+  }
+  for (int64_t d = 0; d < rank; ++d)
+    if (from.sizes[d] == 0)
+      return;
+
+  /* Merge the innermost dims that are contiguous in both buffers into one
+   * run of `runElements` elements, copied with one memcpy. */
+  int64_t runElements = 1;
+  int64_t outerRank = rank;
+  while (outerRank > 0 && from.strides[outerRank - 1] == runElements &&
+         to.strides[outerRank - 1] == runElements) {
+    runElements *= from.sizes[outerRank - 1];
+    --outerRank;
+  }
+  size_t runBytes = (size_t)(runElements * elementSize);
+  if (runElements == 1) {
+    /* The innermost dim is strided: copy element by element along it. */
+    runBytes = (size_t)elementSize;
+  }
+
+  /* Odometer over the outer dims (the innermost strided dim included when
+   * no run formed). */
+  int64_t indices[outerRank > 0 ? outerRank : 1];
+  memset(indices, 0, sizeof(indices));
+  int64_t srcOffset = 0, dstOffset = 0;
+  for (;;) {
+    memcpy(dstBase + dstOffset * elementSize, srcBase + srcOffset * elementSize,
+           runBytes);
+    int64_t d = outerRank - 1;
+    for (; d >= 0; --d) {
+      ++indices[d];
+      srcOffset += from.strides[d];
+      dstOffset += to.strides[d];
+      if (indices[d] < from.sizes[d])
+        break;
+      srcOffset -= from.strides[d] * from.sizes[d];
+      dstOffset -= to.strides[d] * to.sizes[d];
+      indices[d] = 0;
+    }
+    if (d < 0)
+      return;
+  }
+}

@@ -7,7 +7,8 @@
 //
 //   1. linalg:     moe ops (and elementwise ops on tensors) -> linalg/tensor/
 //                  scf/arith/math on tensors;
-//   2. bufferized: one-shot bufferization, ownership-based deallocation;
+//   2. bufferized: read-only entry arguments, one-shot bufferization,
+//                  ownership-based deallocation;
 //   3. loops:      linalg -> scf.for, scf.forall -> scf.parallel -> OpenMP;
 //   4. llvm:       memref, scf, cf, math, arith, func, omp -> llvm.
 //
@@ -65,6 +66,9 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // Stage 2: tensors -> buffers.
   //===--------------------------------------------------------------------===//
 
+  // Tensors have value semantics: bufferization must not write into the
+  // caller's input buffers (it copies first where an op would).
+  pm.addPass(createMoEProtectEntryArgumentsPass());
   // A tensor.empty that only seeds an insert_slice into a bigger tensor
   // becomes a slice of that tensor, so bufferization allocates it once.
   pm.addPass(bufferization::createEmptyTensorEliminationPass());

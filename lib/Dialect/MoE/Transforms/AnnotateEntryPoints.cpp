@@ -13,12 +13,14 @@
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 #include "moe/Dialect/MoE/Transforms/Transforms.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOEANNOTATEENTRYPOINTSPASS
+#define GEN_PASS_DEF_MOEPROTECTENTRYARGUMENTSPASS
 #include "moe/Dialect/MoE/Transforms/Passes.h.inc"
 } // namespace mlir::moe
 
@@ -47,7 +49,25 @@ void mlir::moe::annotateEntryPoints(Operation *module, bool cInterface) {
   });
 }
 
+void mlir::moe::protectEntryArguments(Operation *module) {
+  module->walk([&](func::FuncOp func) {
+    if (func.isExternal() || !func.isPublic())
+      return;
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      if (isa<TensorType>(func.getArgument(i).getType()))
+        func.setArgAttr(i,
+                        bufferization::BufferizationDialect::kWritableAttrName,
+                        BoolAttr::get(func.getContext(), false));
+  });
+}
+
 namespace {
+
+struct MoEProtectEntryArgumentsPass
+    : public mlir::moe::impl::MoEProtectEntryArgumentsPassBase<
+          MoEProtectEntryArgumentsPass> {
+  void runOnOperation() override { protectEntryArguments(getOperation()); }
+};
 
 struct MoEAnnotateEntryPointsPass
     : public mlir::moe::impl::MoEAnnotateEntryPointsPassBase<

@@ -125,6 +125,29 @@ def MoEVerifyLoweringContractPass
   ];
 }
 
+def MoEProtectEntryArgumentsPass
+    : Pass<"moe-protect-entry-arguments", "::mlir::ModuleOp"> {
+  let summary = "keep bufferization from writing into the arguments of "
+                "public functions";
+  let description = [{
+    Tensors have value semantics, but one-shot bufferization treats the
+    buffers of function arguments as writable: a linalg op that uses an
+    argument as its `outs` would write into the caller's input (and
+    moe-run `--bench`, C callers calling twice, would see their inputs
+    change). This pass marks every tensor argument of every public function
+    with a body `bufferization.writable = false`, so bufferization copies
+    before it writes. Private functions are left to the analysis: their
+    callers are in the module.
+
+    After:
+
+    ```mlir
+    func.func @f(%x: tensor<3xf64> {bufferization.writable = false})
+    ```
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
+}
+
 def MoEAnnotateEntryPointsPass
     : Pass<"moe-annotate-entry-points", "::mlir::ModuleOp"> {
   let summary = "record the buffer signature of public functions for the "

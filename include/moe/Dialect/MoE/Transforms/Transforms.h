@@ -70,6 +70,11 @@ LogicalResult verifyLoweringContract(Operation *root, LoweringStage stage);
 /// scalars), kept on the function through the conversion to llvm.func.
 inline StringRef getEntrySignatureAttrName() { return "moe.signature"; }
 
+/// Marks every tensor argument of every public function with a body of
+/// `module` `bufferization.writable = false` (see
+/// moe-protect-entry-arguments).
+void protectEntryArguments(Operation *module);
+
 /// Gives every public function with a body of `module` (func.func, after
 /// bufferization) the `moe.signature` attribute and, with `cInterface`, the
 /// `llvm.emit_c_interface` attribute; private functions with a body get

@@ -152,6 +152,19 @@ Value tensorFromF32(LocBuilder &b, Value tensor, Type elementType) {
       .getResult(0);
 }
 
+/// Replaces `op` by `values`, casting each to the op's result type where the
+/// lowering inferred a more (or less) static shape.
+void replaceWithCasts(PatternRewriter &rewriter, LocBuilder &b, Operation *op,
+                      ArrayRef<Value> values) {
+  SmallVector<Value> replacements;
+  for (auto [value, original] : llvm::zip_equal(values, op->getResults()))
+    replacements.push_back(
+        value.getType() == original.getType()
+            ? value
+            : tensor::CastOp::create(b, original.getType(), value).getResult());
+  rewriter.replaceOp(op, replacements);
+}
+
 //===----------------------------------------------------------------------===//
 // moe.topk
 //===----------------------------------------------------------------------===//
@@ -196,13 +209,7 @@ struct TopKLowering : OpRewritePattern<TopKOp> {
               {values, 0, offsets, tileSizes},
               {indices, 1, offsets, tileSizes}};
         });
-    Value values = results[0];
-    Value indices = results[1];
-    if (values.getType() != op.getValues().getType())
-      values = tensor::CastOp::create(b, op.getValues().getType(), values);
-    if (indices.getType() != op.getIndices().getType())
-      indices = tensor::CastOp::create(b, op.getIndices().getType(), indices);
-    rewriter.replaceOp(op, {values, indices});
+    replaceWithCasts(rewriter, b, op, results);
     return success();
   }
 };
@@ -367,14 +374,7 @@ struct RouteLowering : OpRewritePattern<RouteOp> {
                                 t.getIndexAttr(numExperts)}});
           return inserts;
         });
-    SmallVector<Value> replacements;
-    for (auto [result, original] : llvm::zip(results, op.getResults()))
-      replacements.push_back(
-          result.getType() == original.getType()
-              ? result
-              : tensor::CastOp::create(b, original.getType(), result)
-                    .getResult());
-    rewriter.replaceOp(op, replacements);
+    replaceWithCasts(rewriter, b, op, results);
     return success();
   }
 };
@@ -530,7 +530,7 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                 },
                 [&](LocBuilder &) { return SmallVector<Value>(args); });
           });
-      replace(rewriter, b, op, {placed[2], offsets, placed[1]});
+      replaceWithCasts(rewriter, b, op, {placed[2], offsets, placed[1]});
       return success();
     }
 
@@ -619,21 +619,9 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
               [&](LocBuilder &) { return SmallVector<Value>(args); });
         });
     // The cursors end at the number of rows kept per expert.
-    replace(rewriter, b, op, {placed[2], placed[0], placed[1]});
+    replaceWithCasts(rewriter, b, op, {placed[2], placed[0], placed[1]});
     (void)counts;
     return success();
-  }
-
-  static void replace(PatternRewriter &rewriter, LocBuilder &b, DispatchOp op,
-                      ArrayRef<Value> values) {
-    SmallVector<Value> replacements;
-    for (auto [value, original] : llvm::zip(values, op.getResults()))
-      replacements.push_back(
-          value.getType() == original.getType()
-              ? value
-              : tensor::CastOp::create(b, original.getType(), value)
-                    .getResult());
-    rewriter.replaceOp(op, replacements);
   }
 };
 
@@ -760,10 +748,7 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
           return SmallVector<ParallelInsert>{
               {output, 0, offsets, tileSizes}};
         });
-    Value result = results[0];
-    if (result.getType() != op.getType())
-      result = tensor::CastOp::create(b, op.getType(), result);
-    rewriter.replaceOp(op, result);
+    replaceWithCasts(rewriter, b, op, results);
     return success();
   }
 };
@@ -830,10 +815,7 @@ struct CombineLowering : OpRewritePattern<CombineOp> {
               {output, 0, {token, t.getIndexAttr(0)},
                {t.getIndexAttr(1), model}}};
         });
-    Value result = results[0];
-    if (result.getType() != op.getType())
-      result = tensor::CastOp::create(b, op.getType(), result);
-    rewriter.replaceOp(op, result);
+    replaceWithCasts(rewriter, b, op, results);
     return success();
   }
 };
@@ -1000,10 +982,7 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
               {output, 0, {token, t.getIndexAttr(0)},
                {t.getIndexAttr(1), model}}};
         });
-    Value result = results[0];
-    if (result.getType() != op.getType())
-      result = tensor::CastOp::create(b, op.getType(), result);
-    rewriter.replaceOp(op, result);
+    replaceWithCasts(rewriter, b, op, results);
     return success();
   }
 };

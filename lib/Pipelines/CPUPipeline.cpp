@@ -51,7 +51,13 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // Every moe op (moe.layer is decomposed first) becomes linalg, tensor,
   // scf, arith and math on tensors; the parallel per-token and per-expert
   // work is scf.forall, which stage 3 maps to OpenMP.
+  // Unfused router chains (matmul, softmax, moe.topk) that importers emit
+  // become one moe.route, whose lowering keeps each token's logits local.
+  pm.addPass(createMoEFuseGatingPass());
   pm.addPass(createConvertMoEToLinalgPass());
+  // linalg.softmax (in a chain that was not fused) and other aggregate ops
+  // have no bufferization of their own: expand them into generics.
+  pm.addPass(createMoEDecomposeAggregateOpsPass());
   // Elementwise arith/math ops on whole tensors (a residual `arith.addf` in
   // a moe.repeat body, an activation written as `math.exp` on a tensor)
   // have no bufferization; they become linalg.generic like the rest.

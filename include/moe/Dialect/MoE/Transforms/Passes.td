@@ -46,6 +46,59 @@ def MoEDecomposePass : Pass<"moe-decompose"> {
   ];
 }
 
+def MoEFuseGatingPass : Pass<"moe-fuse-gating"> {
+  let summary = "fuse unfused router chains into one moe.route";
+  let description = [{
+    Recognizes the router chains that importers emit and replaces each with
+    one `moe.route`, whose lowering computes a token's logits, scores and
+    top-k in one loop nest without writing the T x E logits:
+
+    * softmax, then top-k (Mixtral, OLMoE, Qwen-MoE):
+      `linalg.matmul` of x against the [E, D] router weight (transposed-B
+      maps, zero-filled f32 accumulator) -> `linalg.softmax` over the
+      experts -> `moe.topk` becomes `moe.route ... score(softmax)`; the
+      top-k values are the routing weights.
+    * top-k, then softmax (softmax over the selected logits): the matmul ->
+      `moe.topk` -> `linalg.softmax` of the top-k values becomes
+      `moe.route ... score(softmax_topk)`.
+
+    A chain whose logits or scores have another use, or whose softmax runs
+    over another dimension, is left alone. A later normalization (divide by
+    the sum) stays as it is and stays correct.
+
+    Before:
+
+    ```mlir
+    %l = linalg.matmul indexing_maps = [...] ins(%x, %w : ...) outs(%zero : tensor<?x8xf32>) -> tensor<?x8xf32>
+    %p = linalg.softmax dimension(1) ins(%l : tensor<?x8xf32>) outs(%e : tensor<?x8xf32>) -> tensor<?x8xf32>
+    %v, %i = moe.topk %p k(2) : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    ```
+
+    After:
+
+    ```mlir
+    %v, %i = moe.route %x, %w top_k(2) : (...) -> (tensor<?x2xf32>, tensor<?x2xi32>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def MoEDecomposeAggregateOpsPass : Pass<"moe-decompose-aggregate-ops"> {
+  let summary = "expand linalg aggregate ops (linalg.softmax) into generics";
+  let description = [{
+    Ops with `AggregatedOpInterface`, such as the `linalg.softmax` that an
+    unfused router chain uses, have no bufferization or loop lowering of
+    their own; this pass replaces each with the linalg ops it stands for
+    (max, subtract and exp, sum, divide), so that a chain that
+    `moe-fuse-gating` left alone still compiles.
+
+    ```mlir
+    %p = linalg.softmax dimension(1) ins(%l : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+    // becomes linalg.generic reductions and elementwise generics.
+    ```
+  }];
+}
+
 def MoEParamReportPass : Pass<"moe-param-report", "::mlir::ModuleOp"> {
   let summary = "print stored and active parameters, density, FLOPs and bytes";
   let description = [{

@@ -41,6 +41,15 @@ FailureOr<DecomposedLayer> decomposeLayer(RewriterBase &rewriter,
 Value buildActivation(OpBuilder &builder, Location loc, Activation activation,
                       Value value);
 
+/// Adds the patterns of `moe-fuse-gating`: router matmul + softmax + moe.topk
+/// (either order) become one moe.route.
+void populateMoEFuseGatingPatterns(RewritePatternSet &patterns);
+
+/// Replaces every op with linalg's AggregatedOpInterface under `root` (e.g.
+/// linalg.softmax) by the ops it decomposes into. Fails, with an error on
+/// the op, if one cannot be decomposed.
+LogicalResult decomposeAggregateOps(Operation *root);
+
 /// Adds the pattern that decomposes every moe.layer to `patterns`.
 void populateMoEDecomposePatterns(RewritePatternSet &patterns);
 

@@ -146,6 +146,88 @@ struct FuseTopKThenSoftmax : OpRewritePattern<TopKOp> {
   }
 };
 
+/// True when `block` is `yield (lhs <op> rhs)` of its first two arguments
+/// (in this order, or either order when `commutative`).
+template <typename BinaryOpTy>
+bool isBinaryBody(Block &block, bool commutative) {
+  if (block.getOperations().size() != 2 || block.getNumArguments() < 2)
+    return false;
+  auto binary = dyn_cast<BinaryOpTy>(block.front());
+  auto yield = dyn_cast<linalg::YieldOp>(block.back());
+  if (!binary || !yield || yield.getNumOperands() != 1 ||
+      yield.getOperand(0) != binary.getResult())
+    return false;
+  Value first = block.getArgument(0), second = block.getArgument(1);
+  if (binary.getLhs() == first && binary.getRhs() == second)
+    return true;
+  return commutative && binary.getLhs() == second && binary.getRhs() == first;
+}
+
+/// moe.route -> divide its weights by their sum over the top-k (a
+/// linalg.reduce add over dimension 1 and an elementwise linalg.generic
+/// divide broadcasting the sum)  ==>  moe.route normalize. The route's
+/// zero-sum rule only differs where every selected score is 0, which
+/// softmax and sigmoid scores never are.
+struct FuseRouteNormalization : OpRewritePattern<RouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RouteOp route,
+                                PatternRewriter &rewriter) const override {
+    if (route.getNormalize() || route.getScale().convertToFloat() != 1.0f)
+      return rewriter.notifyMatchFailure(route, "already normalized or "
+                                                "scaled");
+    Value weights = route.getWeights();
+    linalg::ReduceOp reduce;
+    linalg::GenericOp divide;
+    for (Operation *user : weights.getUsers()) {
+      if (auto candidate = dyn_cast<linalg::ReduceOp>(user))
+        reduce = candidate;
+      else if (auto candidate = dyn_cast<linalg::GenericOp>(user))
+        divide = candidate;
+      else
+        return rewriter.notifyMatchFailure(route, "the weights have another "
+                                                  "use");
+    }
+    if (!reduce || !divide ||
+        std::distance(weights.getUses().begin(), weights.getUses().end()) !=
+            2)
+      return rewriter.notifyMatchFailure(route, "no sum and divide");
+    // sum[t] = Σ_k weights[t, k], from a zero-filled accumulator.
+    if (reduce.getNumDpsInputs() != 1 || reduce.getDimensions().size() != 1 ||
+        reduce.getDimensions()[0] != 1 ||
+        !isBinaryBody<arith::AddFOp>(reduce.getCombiner().front(), true))
+      return rewriter.notifyMatchFailure(route, "not a sum over the top-k");
+    auto fill = reduce.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+    if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+      return rewriter.notifyMatchFailure(route, "the sum does not start at 0");
+    Value sum = reduce->getResult(0);
+    if (!sum.hasOneUse())
+      return rewriter.notifyMatchFailure(route, "the sum has other uses");
+    // normalized[t, k] = weights[t, k] / sum[t].
+    MLIRContext *context = rewriter.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);
+    AffineMap perToken =
+        AffineMap::get(2, 0, {getAffineDimExpr(0, context)}, context);
+    if (divide.getNumDpsInputs() != 2 ||
+        divide.getDpsInputs()[0] != weights ||
+        divide.getDpsInputs()[1] != sum ||
+        divide.getIndexingMapsArray() !=
+            SmallVector<AffineMap>{identity, perToken, identity} ||
+        divide.getNumReductionLoops() != 0 ||
+        !isBinaryBody<arith::DivFOp>(divide.getRegion().front(), false))
+      return rewriter.notifyMatchFailure(route, "not a divide by the sum");
+    rewriter.modifyOpInPlace(route, [&] { route.setNormalize(true); });
+    Value replacement = weights;
+    if (replacement.getType() != divide->getResult(0).getType())
+      replacement = tensor::CastOp::create(rewriter, divide.getLoc(),
+                                           divide->getResult(0).getType(),
+                                           replacement);
+    rewriter.replaceOp(divide, replacement);
+    rewriter.eraseOp(reduce);
+    return success();
+  }
+};
+
 struct MoEFuseGatingPass
     : public mlir::moe::impl::MoEFuseGatingPassBase<MoEFuseGatingPass> {
   void runOnOperation() override {
@@ -159,6 +241,6 @@ struct MoEFuseGatingPass
 } // namespace
 
 void mlir::moe::populateMoEFuseGatingPatterns(RewritePatternSet &patterns) {
-  patterns.add<FuseSoftmaxThenTopK, FuseTopKThenSoftmax>(
-      patterns.getContext());
+  patterns.add<FuseSoftmaxThenTopK, FuseTopKThenSoftmax,
+               FuseRouteNormalization>(patterns.getContext());
 }

@@ -136,3 +136,94 @@ func.func @untransposed_router(%x: tensor<4x16xf32>, %w: tensor<16x8xf32>)
   %v, %i = moe.topk %probs k(2) : tensor<4x8xf32> -> tensor<4x2xf32>, tensor<4x2xi32>
   return %v : tensor<4x2xf32>
 }
+
+// -----
+
+#lhs = affine_map<(m, n, k) -> (m, k)>
+#rhs = affine_map<(m, n, k) -> (n, k)>
+#out = affine_map<(m, n, k) -> (m, n)>
+#id = affine_map<(t, k) -> (t, k)>
+#token = affine_map<(t, k) -> (t)>
+
+// softmax, top-k, then divide by the sum of the top-k (Mixtral's
+// renormalization): moe.route ... normalize.
+
+// CHECK-LABEL: func.func @renormalized
+// CHECK: %[[WEIGHTS:.+]], %{{.+}} = moe.route %{{.+}}, %{{.+}} top_k(2) normalize :
+// CHECK-NOT: linalg.reduce
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[WEIGHTS]]
+func.func @renormalized(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>)
+    -> tensor<4x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<4x8xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%empty : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %logits = linalg.matmul indexing_maps = [#lhs, #rhs, #out]
+      ins(%x, %w : tensor<4x16xf32>, tensor<8x16xf32>)
+      outs(%acc : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %init = tensor.empty() : tensor<4x8xf32>
+  %probs = linalg.softmax dimension(1) ins(%logits : tensor<4x8xf32>)
+      outs(%init : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %v, %i = moe.topk %probs k(2) : tensor<4x8xf32> -> tensor<4x2xf32>, tensor<4x2xi32>
+  %sum_init = tensor.empty() : tensor<4xf32>
+  %sum_zero = linalg.fill ins(%zero : f32) outs(%sum_init : tensor<4xf32>) -> tensor<4xf32>
+  %sum = linalg.reduce ins(%v : tensor<4x2xf32>) outs(%sum_zero : tensor<4xf32>) dimensions = [1]
+    (%in: f32, %s: f32) {
+      %a = arith.addf %in, %s : f32
+      linalg.yield %a : f32
+    }
+  %norm_init = tensor.empty() : tensor<4x2xf32>
+  %norm = linalg.generic {indexing_maps = [#id, #token, #id],
+                          iterator_types = ["parallel", "parallel"]}
+      ins(%v, %sum : tensor<4x2xf32>, tensor<4xf32>) outs(%norm_init : tensor<4x2xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %d = arith.divf %a, %b : f32
+      linalg.yield %d : f32
+  } -> tensor<4x2xf32>
+  return %norm : tensor<4x2xf32>
+}
+
+// -----
+
+#lhs = affine_map<(m, n, k) -> (m, k)>
+#rhs = affine_map<(m, n, k) -> (n, k)>
+#out = affine_map<(m, n, k) -> (m, n)>
+#id = affine_map<(t, k) -> (t, k)>
+#token = affine_map<(t, k) -> (t)>
+
+// Near miss: the weights are divided by the sum in the other order (sum /
+// weights); the route is fused, the arithmetic after it is left alone.
+
+// CHECK-LABEL: func.func @divided_the_other_way
+// CHECK: moe.route %{{.+}}, %{{.+}} top_k(2) :
+// CHECK: linalg.reduce
+// CHECK: arith.divf
+func.func @divided_the_other_way(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>)
+    -> tensor<4x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<4x8xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%empty : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %logits = linalg.matmul indexing_maps = [#lhs, #rhs, #out]
+      ins(%x, %w : tensor<4x16xf32>, tensor<8x16xf32>)
+      outs(%acc : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %init = tensor.empty() : tensor<4x8xf32>
+  %probs = linalg.softmax dimension(1) ins(%logits : tensor<4x8xf32>)
+      outs(%init : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %v, %i = moe.topk %probs k(2) : tensor<4x8xf32> -> tensor<4x2xf32>, tensor<4x2xi32>
+  %sum_init = tensor.empty() : tensor<4xf32>
+  %sum_zero = linalg.fill ins(%zero : f32) outs(%sum_init : tensor<4xf32>) -> tensor<4xf32>
+  %sum = linalg.reduce ins(%v : tensor<4x2xf32>) outs(%sum_zero : tensor<4xf32>) dimensions = [1]
+    (%in: f32, %s: f32) {
+      %a = arith.addf %in, %s : f32
+      linalg.yield %a : f32
+    }
+  %norm_init = tensor.empty() : tensor<4x2xf32>
+  %norm = linalg.generic {indexing_maps = [#id, #token, #id],
+                          iterator_types = ["parallel", "parallel"]}
+      ins(%v, %sum : tensor<4x2xf32>, tensor<4xf32>) outs(%norm_init : tensor<4x2xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %d = arith.divf %b, %a : f32
+      linalg.yield %d : f32
+  } -> tensor<4x2xf32>
+  return %norm : tensor<4x2xf32>
+}

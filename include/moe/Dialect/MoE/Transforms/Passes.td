@@ -62,9 +62,13 @@ def MoEFuseGatingPass : Pass<"moe-fuse-gating"> {
       `moe.topk` -> `linalg.softmax` of the top-k values becomes
       `moe.route ... score(softmax_topk)`.
 
-    A chain whose logits or scores have another use, or whose softmax runs
-    over another dimension, is left alone. A later normalization (divide by
-    the sum) stays as it is and stays correct.
+    * a moe.route followed by dividing its weights by their sum over the
+      top-k (`linalg.reduce` add over dimension 1 from a zero fill, then an
+      elementwise `linalg.generic` divide that broadcasts the sum) gets
+      `normalize` instead.
+
+    A chain whose logits, scores or sums have another use, or whose softmax
+    runs over another dimension, is left alone.
 
     Before:
 

@@ -30,17 +30,13 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
 /// Opens `path` for writing; "-" is stdout.
 static llvm::Expected<std::unique_ptr<llvm::ToolOutputFile>>
 openOutput(llvm::StringRef path) {
   std::string error;
   auto file = openOutputFile(path, &error);
   if (!file)
-    return makeError(error);
+    return llvm::createStringError(error);
   return file;
 }
 
@@ -123,7 +119,7 @@ static void internalizeWrappedFunctions(llvm::Module &module) {
 static llvm::Error linkSharedLibrary(llvm::StringRef object,
                                      const CompileOptions &options) {
   if (options.linker.empty() || !llvm::sys::fs::can_execute(options.linker))
-    return makeError("cannot run the linker driver '" + options.linker + "'");
+    return llvm::createStringError("cannot run the linker driver '" + options.linker + "'");
   llvm::SmallString<128> openmpDirectory =
       llvm::sys::path::parent_path(options.openmpLibrary);
   std::vector<std::string> arguments = {
@@ -141,7 +137,7 @@ static llvm::Error linkSharedLibrary(llvm::StringRef object,
       llvm::sys::ExecuteAndWait(options.linker, argumentRefs,
                                 /*Env=*/std::nullopt, {}, 0, 0, &error);
   if (status != 0)
-    return makeError("linking " + options.output + " failed: " +
+    return llvm::createStringError("linking " + options.output + " failed: " +
                      (error.empty() ? llvm::join(arguments, " ") : error));
   return llvm::Error::success();
 }
@@ -149,7 +145,7 @@ static llvm::Error linkSharedLibrary(llvm::StringRef object,
 llvm::Error mlir::moe::compileModule(ModuleOp module,
                                      const CompileOptions &options) {
   if (options.emit == EmitKind::Shared && options.output == "-")
-    return makeError("--emit=shared needs an output file (-o)");
+    return llvm::createStringError("--emit=shared needs an output file (-o)");
   llvm::StringMap<EntrySignature> written = getWrittenSignatures(module);
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.emitCInterface = true;
@@ -176,7 +172,7 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
       module, llvmContext,
       llvm::sys::path::stem(options.output == "-" ? "model" : options.output));
   if (!llvmModule)
-    return makeError("translation to LLVM IR failed");
+    return llvm::createStringError("translation to LLVM IR failed");
   llvmModule->setTargetTriple((*machine)->getTargetTriple());
   llvmModule->setDataLayout((*machine)->createDataLayout());
   setTargetAttributes(*llvmModule, **machine);
@@ -200,7 +196,7 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
     int descriptor;
     if (std::error_code error = llvm::sys::fs::createTemporaryFile(
             "moe-compile", "o", descriptor, objectPath))
-      return makeError("cannot create a temporary object file: " +
+      return llvm::createStringError("cannot create a temporary object file: " +
                        error.message());
     llvm::sys::Process::SafelyCloseFileDescriptor(descriptor);
   }
@@ -213,7 +209,7 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
     llvm::legacy::PassManager codegen;
     if ((*machine)->addPassesToEmitFile(codegen, (*file)->os(), nullptr,
                                         llvm::CodeGenFileType::ObjectFile))
-      return makeError("the target cannot emit object files");
+      return llvm::createStringError("the target cannot emit object files");
     codegen.run(*llvmModule);
     (*file)->keep();
   }

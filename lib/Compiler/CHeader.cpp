@@ -20,10 +20,6 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
 /// The element type's name in descriptor struct names: `f32`, `index`, ...
 static llvm::StringRef getElementName(ElementKind kind) {
   switch (kind) {
@@ -98,13 +94,6 @@ static bool isCIdentifier(llvm::StringRef name) {
                       [](char c) { return llvm::isAlnum(c) || c == '_'; });
 }
 
-static std::string printType(Type type) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  type.print(os);
-  return text;
-}
-
 static void writeDescriptorStruct(const EntryValue &value,
                                   llvm::raw_ostream &os) {
   std::string name = getDescriptorName(value);
@@ -130,7 +119,7 @@ llvm::Error mlir::moe::writeCHeader(llvm::ArrayRef<EntrySignature> entryPoints,
                                     llvm::raw_ostream &os) {
   for (const EntrySignature &entry : entryPoints)
     if (!isCIdentifier(entry.name))
-      return makeError("@" + entry.name +
+      return llvm::createStringError("@" + entry.name +
                        " is not a C identifier, so its C wrapper cannot be "
                        "declared; rename the function");
 

@@ -32,11 +32,7 @@ using namespace mlir::moe;
 /// The prefix of the C wrappers that convert-func-to-llvm emits.
 static constexpr llvm::StringLiteral kCInterfacePrefix = "_mlir_ciface_";
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
-static std::string printType(Type type) {
+std::string mlir::moe::printType(Type type) {
   std::string text;
   llvm::raw_string_ostream os(text);
   type.print(os);
@@ -162,11 +158,11 @@ static llvm::Expected<EntryValue> describeValue(Type type,
   Type element = type;
   if (auto shaped = dyn_cast<ShapedType>(type)) {
     if (!isa<RankedTensorType, MemRefType>(type) || !shaped.hasRank())
-      return makeError(what + " has type '" + printType(type) +
+      return llvm::createStringError(what + " has type '" + printType(type) +
                        "': only ranked tensors and memrefs can be passed");
     if (auto memref = dyn_cast<MemRefType>(type);
         memref && !memref.getLayout().isIdentity())
-      return makeError(what + " has type '" + printType(type) +
+      return llvm::createStringError(what + " has type '" + printType(type) +
                        "': only identity-layout memrefs can be passed");
     value.isBuffer = true;
     value.shape.assign(shaped.getShape().begin(), shaped.getShape().end());
@@ -176,7 +172,7 @@ static llvm::Expected<EntryValue> describeValue(Type type,
   }
   std::optional<ElementKind> kind = getElementKind(element);
   if (!kind)
-    return makeError(what + " has type '" + printType(type) +
+    return llvm::createStringError(what + " has type '" + printType(type) +
                      "': the element type must be f16, bf16, f32, f64, i1, "
                      "i8, i16, i32, i64 or index");
   value.element = *kind;
@@ -242,8 +238,8 @@ mlir::moe::chooseEntryPoint(ModuleOp module, llvm::StringRef requested) {
   if (names.size() == 1)
     return names.front();
   if (names.empty())
-    return makeError("the module has no public function to run");
-  return makeError("the module has " + llvm::Twine(names.size()) +
+    return llvm::createStringError("the module has no public function to run");
+  return llvm::createStringError("the module has " + llvm::Twine(names.size()) +
                    " public functions (@" + llvm::join(names, ", @") +
                    "): choose one with --entry=NAME");
 }
@@ -252,10 +248,10 @@ llvm::Expected<EntrySignature>
 mlir::moe::getEntrySignature(ModuleOp module, llvm::StringRef name) {
   Operation *symbol = SymbolTable::lookupSymbolIn(module, name);
   if (!symbol)
-    return makeError("the module has no function @" + name);
+    return llvm::createStringError("the module has no function @" + name);
   if (auto func = dyn_cast<func::FuncOp>(symbol)) {
     if (func.isExternal())
-      return makeError("@" + name + " is a declaration, not a definition");
+      return llvm::createStringError("@" + name + " is a declaration, not a definition");
     return describeEntryPoint(name, func.getFunctionType());
   }
   if (auto func = dyn_cast<LLVM::LLVMFuncOp>(symbol)) {
@@ -263,13 +259,13 @@ mlir::moe::getEntrySignature(ModuleOp module, llvm::StringRef name) {
     auto type =
         recorded ? dyn_cast<FunctionType>(recorded.getValue()) : FunctionType();
     if (!type)
-      return makeError("@" + name + " is an llvm.func without a recorded '" +
+      return llvm::createStringError("@" + name + " is an llvm.func without a recorded '" +
                        getEntrySignatureAttrName() +
                        "' function type; lower the module with "
                        "moe-cpu-pipeline, which records it");
     return describeEntryPoint(name, type);
   }
-  return makeError("@" + name + " is a '" + symbol->getName().getStringRef() +
+  return llvm::createStringError("@" + name + " is a '" + symbol->getName().getStringRef() +
                    "', not a function");
 }
 
@@ -296,10 +292,10 @@ llvm::Error mlir::moe::lowerToLLVMDialect(ModuleOp module,
   PassManager pm = PassManager::on<ModuleOp>(module->getContext());
   // Honors --mlir-print-ir-after-all, --mlir-timing and friends.
   if (failed(applyPassManagerCLOptions(pm)))
-    return makeError("invalid pass manager options");
+    return llvm::createStringError("invalid pass manager options");
   buildMoECPUPipeline(pm, options);
   if (failed(pm.run(module)))
-    return makeError("moe-cpu-pipeline failed (see the error above)");
+    return llvm::createStringError("moe-cpu-pipeline failed (see the error above)");
   return llvm::Error::success();
 }
 
@@ -312,7 +308,7 @@ mlir::moe::createHostTargetMachine(llvm::StringRef cpu) {
   const llvm::Target *target =
       llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
-    return makeError("no LLVM target for " + triple.str() + ": " + error);
+    return llvm::createStringError("no LLVM target for " + triple.str() + ": " + error);
   llvm::SubtargetFeatures features;
   std::string cpuName = cpu.str();
   if (cpuName.empty()) {
@@ -324,7 +320,7 @@ mlir::moe::createHostTargetMachine(llvm::StringRef cpu) {
       triple, cpuName, features.getString(), llvm::TargetOptions(),
       llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
-    return makeError("cannot create a target machine for CPU '" + cpuName +
+    return llvm::createStringError("cannot create a target machine for CPU '" + cpuName +
                      "' on " + triple.str());
   return machine;
 }

@@ -35,17 +35,6 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
-static std::string printType(Type type) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  type.print(os);
-  return text;
-}
-
 //===----------------------------------------------------------------------===//
 // Element conversions
 //===----------------------------------------------------------------------===//
@@ -270,16 +259,16 @@ prepareArgument(const EntryValue &value, unsigned index,
     llvm::StringRef path = options.inputs[index];
     auto array = readNpyFile(path);
     if (!array)
-      return makeError(what + ": " + llvm::toString(array.takeError()));
+      return llvm::createStringError(what + ": " + llvm::toString(array.takeError()));
     if (!acceptsDescr(value.element, array->descr))
-      return makeError(what + ": expected dtype '" +
+      return llvm::createStringError(what + ": expected dtype '" +
                        getNpyDescr(value.element) + "', found '" +
                        array->descr + "' in " + path);
     bool matches = array->shape.size() == value.shape.size();
     for (auto [expected, found] : llvm::zip(value.shape, array->shape))
       matches &= ShapedType::isDynamic(expected) || expected == found;
     if (!matches)
-      return makeError(what + ": expected shape " + formatShape(value.shape) +
+      return llvm::createStringError(what + ": expected shape " + formatShape(value.shape) +
                        ", found " + formatShape(array->shape) + " in " + path);
     argument.shape = array->shape;
     argument.data = std::move(array->data);
@@ -290,11 +279,11 @@ prepareArgument(const EntryValue &value, unsigned index,
     std::optional<size_t> bytes =
         getArrayBytes(argument.shape, getElementBytes(value.element));
     if (!bytes)
-      return makeError(what + ": random shape " + formatShape(argument.shape) +
+      return llvm::createStringError(what + ": random shape " + formatShape(argument.shape) +
                        " is too large");
     auto buffer = AlignedBuffer::allocate(*bytes);
     if (!buffer)
-      return makeError(what + ": " + llvm::toString(buffer.takeError()));
+      return llvm::createStringError(what + ": " + llvm::toString(buffer.takeError()));
     argument.data = std::move(*buffer);
     fillRandom(value.element, argument.data.data(),
                *bytes / getElementBytes(value.element), options.seed, index);
@@ -327,14 +316,14 @@ copyResult(const EntryValue &value, const int64_t *descriptor, unsigned index) {
   const int64_t *sizes = descriptor + 3, *strides = descriptor + 3 + rank;
   for (int64_t dim = 0; dim < rank; ++dim) {
     if (sizes[dim] < 0)
-      return makeError("result #" + llvm::Twine(index) +
+      return llvm::createStringError("result #" + llvm::Twine(index) +
                        " has a negative size in its descriptor");
     result.shape.push_back(sizes[dim]);
   }
   size_t elementBytes = getElementBytes(value.element);
   std::optional<size_t> bytes = getArrayBytes(result.shape, elementBytes);
   if (!bytes)
-    return makeError("result #" + llvm::Twine(index) + " is too large");
+    return llvm::createStringError("result #" + llvm::Twine(index) + " is too large");
   auto buffer = AlignedBuffer::allocate(*bytes);
   if (!buffer)
     return buffer.takeError();
@@ -517,7 +506,7 @@ void trackHeapOf(ExecutionEngine &engine) {
 llvm::Error checkHeap(llvm::StringRef entry, unsigned calls) {
   std::lock_guard<std::mutex> lock(heapTracker.mutex);
   if (heapTracker.invalidFrees)
-    return makeError("@" + entry + " freed " +
+    return llvm::createStringError("@" + entry + " freed " +
                      llvm::Twine(heapTracker.invalidFrees) +
                      " buffers it did not allocate");
   if (heapTracker.live.empty())
@@ -526,7 +515,7 @@ llvm::Error checkHeap(llvm::StringRef entry, unsigned calls) {
   for (auto &buffer : heapTracker.live)
     bytes += buffer.second;
   size_t count = heapTracker.live.size();
-  return makeError(
+  return llvm::createStringError(
       llvm::Twine(count) + (count == 1 ? " buffer (" : " buffers (") +
       llvm::Twine(bytes) + " bytes) that @" + entry + " allocated " +
       (count == 1 ? "was" : "were") + " not freed after " + llvm::Twine(calls) +
@@ -628,12 +617,12 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
   if (!signature)
     return signature.takeError();
   if (options.inputs.size() > signature->arguments.size())
-    return makeError("@" + *entry + " takes " +
+    return llvm::createStringError("@" + *entry + " takes " +
                      llvm::Twine(signature->arguments.size()) +
                      " arguments, but " + llvm::Twine(options.inputs.size()) +
                      " input files were given");
   if (options.dynamicSize < 0)
-    return makeError("--dynamic-size must be >= 0");
+    return llvm::createStringError("--dynamic-size must be >= 0");
 
   // Inputs first: a wrong file should not wait for the compiler.
   std::vector<PreparedArgument> arguments;
@@ -649,7 +638,7 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
   if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))
     return error;
   if (!module.lookupSymbol<LLVM::LLVMFuncOp>("_mlir_ciface_" + *entry))
-    return makeError("@" + *entry + " has no C wrapper (_mlir_ciface_" +
+    return llvm::createStringError("@" + *entry + " has no C wrapper (_mlir_ciface_" +
                      *entry +
                      "); lower it with moe-cpu-pipeline{c-interface=1}");
   // The lowered signature must pass the same values as the one written.
@@ -658,7 +647,7 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
     return lowered.takeError();
   if (lowered->arguments.size() != signature->arguments.size() ||
       lowered->results.size() != signature->results.size())
-    return makeError("@" + *entry + " changed its signature when lowered");
+    return llvm::createStringError("@" + *entry + " changed its signature when lowered");
 
   auto machine = createHostTargetMachine();
   if (!machine)
@@ -673,7 +662,7 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
   engineOptions.sharedLibPaths = libraries;
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine)
-    return makeError("JIT compilation failed: " +
+    return llvm::createStringError("JIT compilation failed: " +
                      llvm::toString(engine.takeError()));
 
   if (options.checkLeaks)

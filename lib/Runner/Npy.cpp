@@ -25,10 +25,6 @@ using namespace mlir::moe;
 
 static constexpr llvm::StringLiteral kMagic("\x93NUMPY");
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
 AlignedBuffer::AlignedBuffer(AlignedBuffer &&other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)) {}
@@ -48,7 +44,7 @@ llvm::Expected<AlignedBuffer> AlignedBuffer::allocate(size_t bytes) {
   AlignedBuffer buffer;
   buffer.data_ = static_cast<char *>(moe_aligned_alloc(bytes));
   if (!buffer.data_)
-    return makeError("out of memory allocating " + llvm::Twine(bytes) +
+    return llvm::createStringError("out of memory allocating " + llvm::Twine(bytes) +
                      " bytes");
   buffer.size_ = bytes;
   return buffer;
@@ -118,7 +114,7 @@ public:
       if (key == "descr") {
         skipSpace();
         if (!text.empty() && (text.front() == '[' || text.front() == '('))
-          return makeError("structured dtypes are not supported");
+          return llvm::createStringError("structured dtypes are not supported");
         if (llvm::Error error = parseString(descr))
           return error;
         seenDescr = true;
@@ -169,7 +165,7 @@ private:
   }
 
   llvm::Error fail(const llvm::Twine &message) {
-    return makeError("malformed header: " + message);
+    return llvm::createStringError("malformed header: " + message);
   }
 
   llvm::Error parseString(std::string &value) {
@@ -215,11 +211,11 @@ llvm::Expected<NpyArray> mlir::moe::readNpyFile(llvm::StringRef path) {
                                                  /*RequiresNullTerminator=*/
                                                  false);
   if (!fileOrError)
-    return makeError("cannot read " + path + ": " +
+    return llvm::createStringError("cannot read " + path + ": " +
                      fileOrError.getError().message());
   llvm::StringRef contents = (*fileOrError)->getBuffer();
   auto fail = [&](const llvm::Twine &message) {
-    return makeError(path + ": " + message);
+    return llvm::createStringError(path + ": " + message);
   };
 
   if (!contents.starts_with(kMagic))
@@ -298,7 +294,7 @@ llvm::Error mlir::moe::writeNpyFile(llvm::StringRef path, llvm::StringRef descr,
   std::error_code error;
   llvm::raw_fd_ostream file(path, error, llvm::sys::fs::OF_None);
   if (error)
-    return makeError("cannot write " + path + ": " + error.message());
+    return llvm::createStringError("cannot write " + path + ": " + error.message());
   file << kMagic;
   file << static_cast<char>(wide ? 3 : 1) << static_cast<char>(0);
   char length[4];
@@ -313,6 +309,6 @@ llvm::Error mlir::moe::writeNpyFile(llvm::StringRef path, llvm::StringRef descr,
   file.write(static_cast<const char *>(data), bytes);
   file.close();
   if (file.has_error())
-    return makeError("cannot write " + path + ": " + file.error().message());
+    return llvm::createStringError("cannot write " + path + ": " + file.error().message());
   return llvm::Error::success();
 }

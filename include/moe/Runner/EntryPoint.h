@@ -114,6 +114,9 @@ llvm::Error lowerToLLVMDialect(ModuleOp module,
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createHostTargetMachine(llvm::StringRef cpu = "");
 
+/// `type` as it prints in IR (`tensor<?x64xf32>`), for messages.
+std::string printType(Type type);
+
 } // namespace mlir::moe
 
 #endif // MOE_RUNNER_ENTRYPOINT_H

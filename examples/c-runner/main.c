@@ -89,8 +89,7 @@ int main(int argc, char **argv) {
     printf("\n");
   }
   fprintf(stderr, "c-runner: %lld tokens in %.3f ms on %d threads\n",
-          (long long)tokens, (double)(stop - start) * 1e-6,
-          moe_num_threads());
+          (long long)tokens, (double)(stop - start) * 1e-6, moe_num_threads());
 
   free(y.allocated);
   moe_aligned_free(x);

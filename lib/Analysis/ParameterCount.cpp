@@ -82,8 +82,8 @@ void addUse(LayerUses &layer, Value operand, double fraction = 1.0,
   if (!operand)
     return;
   if (Value root = getWeightRoot(operand))
-    layer.uses.push_back(
-        {root, std::min(1.0, fraction), flopsPerParameter, /*bytesFraction=*/1.0});
+    layer.uses.push_back({root, std::min(1.0, fraction), flopsPerParameter,
+                          /*bytesFraction=*/1.0});
 }
 
 /// The top-k of the dispatch that produced an experts op's segments, if it
@@ -92,7 +92,8 @@ std::optional<int64_t> findTopK(ExpertsOp experts) {
   auto dispatch = experts.getSegments().getDefiningOp<DispatchOp>();
   if (!dispatch)
     return std::nullopt;
-  int64_t topK = cast<ShapedType>(dispatch.getIndices().getType()).getDimSize(1);
+  int64_t topK =
+      cast<ShapedType>(dispatch.getIndices().getType()).getDimSize(1);
   if (ShapedType::isDynamic(topK))
     return std::nullopt;
   return topK;
@@ -141,8 +142,8 @@ LayerUses collectMoEUses(Operation *op) {
     std::optional<int64_t> topK = findTopK(experts);
     double fraction = 1.0;
     if (topK)
-      fraction = static_cast<double>(*topK) /
-                 static_cast<double>(up.getDimSize(0));
+      fraction =
+          static_cast<double>(*topK) / static_cast<double>(up.getDimSize(0));
     else
       layer.fractionUnknown = true;
     addUse(layer, experts.getGateProj(), fraction);
@@ -279,8 +280,9 @@ ModelParameters mlir::moe::countParameters(FunctionOpInterface function) {
         bytesFraction = rows > 0 ? 1.0 / static_cast<double>(rows) : 1.0;
       }
       // Count an op reading the same weight twice once.
-      if (llvm::any_of(layer.uses,
-                       [&](const WeightUse &use) { return use.weight == root; }))
+      if (llvm::any_of(layer.uses, [&](const WeightUse &use) {
+            return use.weight == root;
+          }))
         continue;
       layer.uses.push_back({root, 1.0, flopsPerParameter, bytesFraction});
     }

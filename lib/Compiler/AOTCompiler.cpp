@@ -119,7 +119,8 @@ static void internalizeWrappedFunctions(llvm::Module &module) {
 static llvm::Error linkSharedLibrary(llvm::StringRef object,
                                      const CompileOptions &options) {
   if (options.linker.empty() || !llvm::sys::fs::can_execute(options.linker))
-    return llvm::createStringError("cannot run the linker driver '" + options.linker + "'");
+    return llvm::createStringError("cannot run the linker driver '" +
+                                   options.linker + "'");
   llvm::SmallString<128> openmpDirectory =
       llvm::sys::path::parent_path(options.openmpLibrary);
   std::vector<std::string> arguments = {
@@ -137,8 +138,9 @@ static llvm::Error linkSharedLibrary(llvm::StringRef object,
       llvm::sys::ExecuteAndWait(options.linker, argumentRefs,
                                 /*Env=*/std::nullopt, {}, 0, 0, &error);
   if (status != 0)
-    return llvm::createStringError("linking " + options.output + " failed: " +
-                     (error.empty() ? llvm::join(arguments, " ") : error));
+    return llvm::createStringError(
+        "linking " + options.output +
+        " failed: " + (error.empty() ? llvm::join(arguments, " ") : error));
   return llvm::Error::success();
 }
 
@@ -197,7 +199,7 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
     if (std::error_code error = llvm::sys::fs::createTemporaryFile(
             "moe-compile", "o", descriptor, objectPath))
       return llvm::createStringError("cannot create a temporary object file: " +
-                       error.message());
+                                     error.message());
     llvm::sys::Process::SafelyCloseFileDescriptor(descriptor);
   }
   llvm::FileRemover removeTemporary(

@@ -119,9 +119,10 @@ llvm::Error mlir::moe::writeCHeader(llvm::ArrayRef<EntrySignature> entryPoints,
                                     llvm::raw_ostream &os) {
   for (const EntrySignature &entry : entryPoints)
     if (!isCIdentifier(entry.name))
-      return llvm::createStringError("@" + entry.name +
-                       " is not a C identifier, so its C wrapper cannot be "
-                       "declared; rename the function");
+      return llvm::createStringError(
+          "@" + entry.name +
+          " is not a C identifier, so its C wrapper cannot be "
+          "declared; rename the function");
 
   os << "/* Entry points of " << sourceName
      << ", compiled by moe-compile. Do not edit.\n"

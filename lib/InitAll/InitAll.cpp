@@ -54,12 +54,12 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
   // The moe dialect and the upstream dialects a model graph is written in
   // (DESIGN.md section 1), plus those decompose and the lowerings create,
   // so that every intermediate form of moe-cpu-pipeline can be parsed.
-  registry.insert<moe::MoEDialect, func::FuncDialect, arith::ArithDialect,
-                  math::MathDialect, tensor::TensorDialect,
-                  linalg::LinalgDialect, scf::SCFDialect,
-                  affine::AffineDialect, bufferization::BufferizationDialect,
-                  memref::MemRefDialect, cf::ControlFlowDialect,
-                  LLVM::LLVMDialect, omp::OpenMPDialect>();
+  registry
+      .insert<moe::MoEDialect, func::FuncDialect, arith::ArithDialect,
+              math::MathDialect, tensor::TensorDialect, linalg::LinalgDialect,
+              scf::SCFDialect, affine::AffineDialect,
+              bufferization::BufferizationDialect, memref::MemRefDialect,
+              cf::ControlFlowDialect, LLVM::LLVMDialect, omp::OpenMPDialect>();
   // The func inliner interface, so that graphs split into functions can be
   // inlined before the moe passes.
   func::registerAllExtensions(registry);

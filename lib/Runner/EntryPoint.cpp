@@ -158,12 +158,14 @@ static llvm::Expected<EntryValue> describeValue(Type type,
   Type element = type;
   if (auto shaped = dyn_cast<ShapedType>(type)) {
     if (!isa<RankedTensorType, MemRefType>(type) || !shaped.hasRank())
-      return llvm::createStringError(what + " has type '" + printType(type) +
-                       "': only ranked tensors and memrefs can be passed");
+      return llvm::createStringError(
+          what + " has type '" + printType(type) +
+          "': only ranked tensors and memrefs can be passed");
     if (auto memref = dyn_cast<MemRefType>(type);
         memref && !memref.getLayout().isIdentity())
-      return llvm::createStringError(what + " has type '" + printType(type) +
-                       "': only identity-layout memrefs can be passed");
+      return llvm::createStringError(
+          what + " has type '" + printType(type) +
+          "': only identity-layout memrefs can be passed");
     value.isBuffer = true;
     value.shape.assign(shaped.getShape().begin(), shaped.getShape().end());
     element = shaped.getElementType();
@@ -172,9 +174,10 @@ static llvm::Expected<EntryValue> describeValue(Type type,
   }
   std::optional<ElementKind> kind = getElementKind(element);
   if (!kind)
-    return llvm::createStringError(what + " has type '" + printType(type) +
-                     "': the element type must be f16, bf16, f32, f64, i1, "
-                     "i8, i16, i32, i64 or index");
+    return llvm::createStringError(
+        what + " has type '" + printType(type) +
+        "': the element type must be f16, bf16, f32, f64, i1, "
+        "i8, i16, i32, i64 or index");
   value.element = *kind;
   return value;
 }
@@ -239,9 +242,9 @@ mlir::moe::chooseEntryPoint(ModuleOp module, llvm::StringRef requested) {
     return names.front();
   if (names.empty())
     return llvm::createStringError("the module has no public function to run");
-  return llvm::createStringError("the module has " + llvm::Twine(names.size()) +
-                   " public functions (@" + llvm::join(names, ", @") +
-                   "): choose one with --entry=NAME");
+  return llvm::createStringError(
+      "the module has " + llvm::Twine(names.size()) + " public functions (@" +
+      llvm::join(names, ", @") + "): choose one with --entry=NAME");
 }
 
 llvm::Expected<EntrySignature>
@@ -251,7 +254,8 @@ mlir::moe::getEntrySignature(ModuleOp module, llvm::StringRef name) {
     return llvm::createStringError("the module has no function @" + name);
   if (auto func = dyn_cast<func::FuncOp>(symbol)) {
     if (func.isExternal())
-      return llvm::createStringError("@" + name + " is a declaration, not a definition");
+      return llvm::createStringError("@" + name +
+                                     " is a declaration, not a definition");
     return describeEntryPoint(name, func.getFunctionType());
   }
   if (auto func = dyn_cast<LLVM::LLVMFuncOp>(symbol)) {
@@ -259,14 +263,16 @@ mlir::moe::getEntrySignature(ModuleOp module, llvm::StringRef name) {
     auto type =
         recorded ? dyn_cast<FunctionType>(recorded.getValue()) : FunctionType();
     if (!type)
-      return llvm::createStringError("@" + name + " is an llvm.func without a recorded '" +
-                       getEntrySignatureAttrName() +
-                       "' function type; lower the module with "
-                       "moe-cpu-pipeline, which records it");
+      return llvm::createStringError("@" + name +
+                                     " is an llvm.func without a recorded '" +
+                                     getEntrySignatureAttrName() +
+                                     "' function type; lower the module with "
+                                     "moe-cpu-pipeline, which records it");
     return describeEntryPoint(name, type);
   }
-  return llvm::createStringError("@" + name + " is a '" + symbol->getName().getStringRef() +
-                   "', not a function");
+  return llvm::createStringError("@" + name + " is a '" +
+                                 symbol->getName().getStringRef() +
+                                 "', not a function");
 }
 
 llvm::Expected<llvm::SmallVector<EntrySignature>>
@@ -295,7 +301,8 @@ llvm::Error mlir::moe::lowerToLLVMDialect(ModuleOp module,
     return llvm::createStringError("invalid pass manager options");
   buildMoECPUPipeline(pm, options);
   if (failed(pm.run(module)))
-    return llvm::createStringError("moe-cpu-pipeline failed (see the error above)");
+    return llvm::createStringError(
+        "moe-cpu-pipeline failed (see the error above)");
   return llvm::Error::success();
 }
 
@@ -308,7 +315,8 @@ mlir::moe::createHostTargetMachine(llvm::StringRef cpu) {
   const llvm::Target *target =
       llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
-    return llvm::createStringError("no LLVM target for " + triple.str() + ": " + error);
+    return llvm::createStringError("no LLVM target for " + triple.str() + ": " +
+                                   error);
   llvm::SubtargetFeatures features;
   std::string cpuName = cpu.str();
   if (cpuName.empty()) {
@@ -320,7 +328,7 @@ mlir::moe::createHostTargetMachine(llvm::StringRef cpu) {
       triple, cpuName, features.getString(), llvm::TargetOptions(),
       llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
-    return llvm::createStringError("cannot create a target machine for CPU '" + cpuName +
-                     "' on " + triple.str());
+    return llvm::createStringError("cannot create a target machine for CPU '" +
+                                   cpuName + "' on " + triple.str());
   return machine;
 }

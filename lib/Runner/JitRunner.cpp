@@ -259,17 +259,19 @@ prepareArgument(const EntryValue &value, unsigned index,
     llvm::StringRef path = options.inputs[index];
     auto array = readNpyFile(path);
     if (!array)
-      return llvm::createStringError(what + ": " + llvm::toString(array.takeError()));
+      return llvm::createStringError(what + ": " +
+                                     llvm::toString(array.takeError()));
     if (!acceptsDescr(value.element, array->descr))
       return llvm::createStringError(what + ": expected dtype '" +
-                       getNpyDescr(value.element) + "', found '" +
-                       array->descr + "' in " + path);
+                                     getNpyDescr(value.element) + "', found '" +
+                                     array->descr + "' in " + path);
     bool matches = array->shape.size() == value.shape.size();
     for (auto [expected, found] : llvm::zip(value.shape, array->shape))
       matches &= ShapedType::isDynamic(expected) || expected == found;
     if (!matches)
-      return llvm::createStringError(what + ": expected shape " + formatShape(value.shape) +
-                       ", found " + formatShape(array->shape) + " in " + path);
+      return llvm::createStringError(what + ": expected shape " +
+                                     formatShape(value.shape) + ", found " +
+                                     formatShape(array->shape) + " in " + path);
     argument.shape = array->shape;
     argument.data = std::move(array->data);
   } else {
@@ -279,11 +281,13 @@ prepareArgument(const EntryValue &value, unsigned index,
     std::optional<size_t> bytes =
         getArrayBytes(argument.shape, getElementBytes(value.element));
     if (!bytes)
-      return llvm::createStringError(what + ": random shape " + formatShape(argument.shape) +
-                       " is too large");
+      return llvm::createStringError(what + ": random shape " +
+                                     formatShape(argument.shape) +
+                                     " is too large");
     auto buffer = AlignedBuffer::allocate(*bytes);
     if (!buffer)
-      return llvm::createStringError(what + ": " + llvm::toString(buffer.takeError()));
+      return llvm::createStringError(what + ": " +
+                                     llvm::toString(buffer.takeError()));
     argument.data = std::move(*buffer);
     fillRandom(value.element, argument.data.data(),
                *bytes / getElementBytes(value.element), options.seed, index);
@@ -317,13 +321,14 @@ copyResult(const EntryValue &value, const int64_t *descriptor, unsigned index) {
   for (int64_t dim = 0; dim < rank; ++dim) {
     if (sizes[dim] < 0)
       return llvm::createStringError("result #" + llvm::Twine(index) +
-                       " has a negative size in its descriptor");
+                                     " has a negative size in its descriptor");
     result.shape.push_back(sizes[dim]);
   }
   size_t elementBytes = getElementBytes(value.element);
   std::optional<size_t> bytes = getArrayBytes(result.shape, elementBytes);
   if (!bytes)
-    return llvm::createStringError("result #" + llvm::Twine(index) + " is too large");
+    return llvm::createStringError("result #" + llvm::Twine(index) +
+                                   " is too large");
   auto buffer = AlignedBuffer::allocate(*bytes);
   if (!buffer)
     return buffer.takeError();
@@ -507,8 +512,8 @@ llvm::Error checkHeap(llvm::StringRef entry, unsigned calls) {
   std::lock_guard<std::mutex> lock(heapTracker.mutex);
   if (heapTracker.invalidFrees)
     return llvm::createStringError("@" + entry + " freed " +
-                     llvm::Twine(heapTracker.invalidFrees) +
-                     " buffers it did not allocate");
+                                   llvm::Twine(heapTracker.invalidFrees) +
+                                   " buffers it did not allocate");
   if (heapTracker.live.empty())
     return llvm::Error::success();
   size_t bytes = 0;
@@ -617,10 +622,10 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
   if (!signature)
     return signature.takeError();
   if (options.inputs.size() > signature->arguments.size())
-    return llvm::createStringError("@" + *entry + " takes " +
-                     llvm::Twine(signature->arguments.size()) +
-                     " arguments, but " + llvm::Twine(options.inputs.size()) +
-                     " input files were given");
+    return llvm::createStringError(
+        "@" + *entry + " takes " + llvm::Twine(signature->arguments.size()) +
+        " arguments, but " + llvm::Twine(options.inputs.size()) +
+        " input files were given");
   if (options.dynamicSize < 0)
     return llvm::createStringError("--dynamic-size must be >= 0");
 
@@ -638,16 +643,17 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
   if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))
     return error;
   if (!module.lookupSymbol<LLVM::LLVMFuncOp>("_mlir_ciface_" + *entry))
-    return llvm::createStringError("@" + *entry + " has no C wrapper (_mlir_ciface_" +
-                     *entry +
-                     "); lower it with moe-cpu-pipeline{c-interface=1}");
+    return llvm::createStringError(
+        "@" + *entry + " has no C wrapper (_mlir_ciface_" + *entry +
+        "); lower it with moe-cpu-pipeline{c-interface=1}");
   // The lowered signature must pass the same values as the one written.
   auto lowered = getEntrySignature(module, *entry);
   if (!lowered)
     return lowered.takeError();
   if (lowered->arguments.size() != signature->arguments.size() ||
       lowered->results.size() != signature->results.size())
-    return llvm::createStringError("@" + *entry + " changed its signature when lowered");
+    return llvm::createStringError("@" + *entry +
+                                   " changed its signature when lowered");
 
   auto machine = createHostTargetMachine();
   if (!machine)
@@ -663,7 +669,7 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine)
     return llvm::createStringError("JIT compilation failed: " +
-                     llvm::toString(engine.takeError()));
+                                   llvm::toString(engine.takeError()));
 
   if (options.checkLeaks)
     trackHeapOf(**engine);

@@ -44,8 +44,8 @@ llvm::Expected<AlignedBuffer> AlignedBuffer::allocate(size_t bytes) {
   AlignedBuffer buffer;
   buffer.data_ = static_cast<char *>(moe_aligned_alloc(bytes));
   if (!buffer.data_)
-    return llvm::createStringError("out of memory allocating " + llvm::Twine(bytes) +
-                     " bytes");
+    return llvm::createStringError("out of memory allocating " +
+                                   llvm::Twine(bytes) + " bytes");
   buffer.size_ = bytes;
   return buffer;
 }
@@ -212,7 +212,7 @@ llvm::Expected<NpyArray> mlir::moe::readNpyFile(llvm::StringRef path) {
                                                  false);
   if (!fileOrError)
     return llvm::createStringError("cannot read " + path + ": " +
-                     fileOrError.getError().message());
+                                   fileOrError.getError().message());
   llvm::StringRef contents = (*fileOrError)->getBuffer();
   auto fail = [&](const llvm::Twine &message) {
     return llvm::createStringError(path + ": " + message);
@@ -294,7 +294,8 @@ llvm::Error mlir::moe::writeNpyFile(llvm::StringRef path, llvm::StringRef descr,
   std::error_code error;
   llvm::raw_fd_ostream file(path, error, llvm::sys::fs::OF_None);
   if (error)
-    return llvm::createStringError("cannot write " + path + ": " + error.message());
+    return llvm::createStringError("cannot write " + path + ": " +
+                                   error.message());
   file << kMagic;
   file << static_cast<char>(wide ? 3 : 1) << static_cast<char>(0);
   char length[4];
@@ -309,6 +310,7 @@ llvm::Error mlir::moe::writeNpyFile(llvm::StringRef path, llvm::StringRef descr,
   file.write(static_cast<const char *>(data), bytes);
   file.close();
   if (file.has_error())
-    return llvm::createStringError("cannot write " + path + ": " + file.error().message());
+    return llvm::createStringError("cannot write " + path + ": " +
+                                   file.error().message());
   return llvm::Error::success();
 }

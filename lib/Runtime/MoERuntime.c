@@ -15,8 +15,8 @@
 void *moe_aligned_alloc(size_t bytes) {
   /* aligned_alloc wants a multiple of the alignment, and a non-zero size so
    * that the result is a real, freeable buffer. */
-  size_t rounded = (bytes + MOE_RUNTIME_ALIGNMENT - 1) /
-                   MOE_RUNTIME_ALIGNMENT * MOE_RUNTIME_ALIGNMENT;
+  size_t rounded = (bytes + MOE_RUNTIME_ALIGNMENT - 1) / MOE_RUNTIME_ALIGNMENT *
+                   MOE_RUNTIME_ALIGNMENT;
   if (rounded < bytes)
     return NULL; /* overflow */
   if (rounded == 0)
@@ -45,13 +45,12 @@ double moe_measure_read_bandwidth_gbps(size_t bytes, int repeats) {
   size_t count = bytes / sizeof(uint64_t);
   if (count == 0)
     count = 1;
-  uint64_t *buffer =
-      (uint64_t *)moe_aligned_alloc(count * sizeof(uint64_t));
+  uint64_t *buffer = (uint64_t *)moe_aligned_alloc(count * sizeof(uint64_t));
   if (!buffer)
     return -1.0;
 
-  /* First touch with the schedule the reads use: each thread's pages are
-   * mapped on its own NUMA node, as a model's weights would be. */
+    /* First touch with the schedule the reads use: each thread's pages are
+     * mapped on its own NUMA node, as a model's weights would be. */
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < count; ++i)
     buffer[i] = i;

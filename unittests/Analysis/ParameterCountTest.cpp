@@ -108,8 +108,8 @@ TEST_F(ParameterCountTest, SharedExpertsCountFully) {
   EXPECT_DOUBLE_EQ(model.storedParameters, stored);
   EXPECT_DOUBLE_EQ(model.activeParameters, active);
   EXPECT_DOUBLE_EQ(model.weightBytesPerToken, active * 2);
-  const double flops = 2.0 * 8 * 64 + 2 * (2.0 * 64 * 128 * 3) +
-                       2.0 * 64 * 256 * 3 + 2.0 * 64;
+  const double flops =
+      2.0 * 8 * 64 + 2 * (2.0 * 64 * 128 * 3) + 2.0 * 64 * 256 * 3 + 2.0 * 64;
   EXPECT_DOUBLE_EQ(model.flopsPerToken, flops);
 }
 
@@ -380,8 +380,7 @@ TEST_F(ParameterCountTest, PeerCountsSelectedEmbeddings) {
   // Each head selects top_k of the N experts: H * k / N of each embedding.
   const double selected = 2.0 * 4.0 / 64.0;
   EXPECT_DOUBLE_EQ(model.storedParameters, query + keys + 2 * embed);
-  EXPECT_DOUBLE_EQ(model.activeParameters,
-                   query + keys + 2 * embed * selected);
+  EXPECT_DOUBLE_EQ(model.activeParameters, query + keys + 2 * embed * selected);
   ASSERT_EQ(model.layers.size(), 1u);
   EXPECT_TRUE(isa<PeerOp>(model.layers.front().op));
   // Query projection, sub-key scores of both halves, and the selected

@@ -18,8 +18,7 @@
 namespace {
 
 /// A ranked memref descriptor as MLIR lays it out.
-template <int Rank>
-struct Descriptor {
+template <int Rank> struct Descriptor {
   float *allocated;
   float *aligned;
   int64_t offset;
@@ -27,8 +26,7 @@ struct Descriptor {
   int64_t strides[Rank];
 };
 
-template <int Rank>
-MoEUnrankedMemRef unranked(Descriptor<Rank> &descriptor) {
+template <int Rank> MoEUnrankedMemRef unranked(Descriptor<Rank> &descriptor) {
   return {Rank, &descriptor};
 }
 
@@ -71,8 +69,8 @@ TEST(MoERuntimeTest, CopyStridedToContiguous) {
   Descriptor<2> dst{target.data(), target.data(), 0, {3, 4}, {4, 1}};
   MoEUnrankedMemRef from = unranked(src), to = unranked(dst);
   memrefCopy(sizeof(float), &from, &to);
-  EXPECT_EQ(target, (std::vector<float>{1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13,
-                                        14}));
+  EXPECT_EQ(target,
+            (std::vector<float>{1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14}));
 }
 
 TEST(MoERuntimeTest, CopyTransposed) {
@@ -85,8 +83,8 @@ TEST(MoERuntimeTest, CopyTransposed) {
   Descriptor<2> dst{target.data(), target.data(), 0, {4, 3}, {3, 1}};
   MoEUnrankedMemRef from = unranked(src), to = unranked(dst);
   memrefCopy(sizeof(float), &from, &to);
-  EXPECT_EQ(target, (std::vector<float>{0, 5, 10, 1, 6, 11, 2, 7, 12, 3, 8,
-                                        13}));
+  EXPECT_EQ(target,
+            (std::vector<float>{0, 5, 10, 1, 6, 11, 2, 7, 12, 3, 8, 13}));
 }
 
 TEST(MoERuntimeTest, CopyIntoStridedTarget) {
@@ -98,8 +96,8 @@ TEST(MoERuntimeTest, CopyIntoStridedTarget) {
   Descriptor<3> dst{target.data(), target.data(), 0, {2, 2, 2}, {8, 4, 1}};
   MoEUnrankedMemRef from = unranked(src), to = unranked(dst);
   memrefCopy(sizeof(float), &from, &to);
-  EXPECT_EQ(target, (std::vector<float>{1, 2, 0, 0, 3, 4, 0, 0, 5, 6, 0, 0,
-                                        7, 8, 0, 0}));
+  EXPECT_EQ(target, (std::vector<float>{1, 2, 0, 0, 3, 4, 0, 0, 5, 6, 0, 0, 7,
+                                        8, 0, 0}));
 }
 
 TEST(MoERuntimeTest, CopyRankZeroAndEmpty) {

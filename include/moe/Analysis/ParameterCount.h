@@ -1,4 +1,5 @@
-//===- ParameterCount.h - Stored and active parameters of a model -*- C++ -*-===//
+//===- ParameterCount.h - Stored and active parameters of a model -*- C++
+//-*-===//
 //
 // Counts, per layer and per function (model), the parameters a graph stores
 // and the parameters one token computes with, and derives density, FLOPs and

@@ -70,8 +70,7 @@ typedef struct MoEUnrankedMemRef {
  *  elements are copied with memcpy. MLIR's finalize-memref-to-llvm lowers
  *  a memref.copy between non-contiguous memrefs to a call of this
  *  function. */
-MOE_RUNTIME_EXPORT void memrefCopy(int64_t elementSize,
-                                   MoEUnrankedMemRef *src,
+MOE_RUNTIME_EXPORT void memrefCopy(int64_t elementSize, MoEUnrankedMemRef *src,
                                    MoEUnrankedMemRef *dst);
 
 #ifdef __cplusplus

@@ -33,7 +33,8 @@ Value mlir::moe::lowering::f32Constant(LocBuilder &b, double value) {
   return floatConstant(b, b.getF32Type(), value);
 }
 
-Value mlir::moe::lowering::floatConstant(LocBuilder &b, Type type, double value) {
+Value mlir::moe::lowering::floatConstant(LocBuilder &b, Type type,
+                                         double value) {
   return arith::ConstantOp::create(b, type, b.getFloatAttr(type, value));
 }
 
@@ -94,8 +95,8 @@ Value mlir::moe::lowering::extractRow(LocBuilder &b, Value tensor,
   SmallVector<OpFoldResult> sizes(rank - 1, b.getIndexAttr(1));
   sizes.push_back(tensor::getMixedSize(b, b.getLoc(), tensor, rank - 1));
   SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
-  auto rowType = RankedTensorType::get({type.getShape().back()},
-                                       type.getElementType());
+  auto rowType =
+      RankedTensorType::get({type.getShape().back()}, type.getElementType());
   return tensor::ExtractSliceOp::create(b, rowType, tensor, offsets, sizes,
                                         strides);
 }
@@ -122,16 +123,14 @@ Value mlir::moe::lowering::extractMatrix(LocBuilder &b, Value tensor,
   SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
   std::optional<int64_t> staticRows = getConstantIntValue(rowCount);
   auto matrixType = RankedTensorType::get(
-      {staticRows ? *staticRows : ShapedType::kDynamic,
-       type.getShape().back()},
+      {staticRows ? *staticRows : ShapedType::kDynamic, type.getShape().back()},
       type.getElementType());
   return tensor::ExtractSliceOp::create(b, matrixType, tensor, offsets, sizes,
                                         strides);
 }
 
 SmallVector<Value> mlir::moe::lowering::buildLoop(LocBuilder &b, Value lower,
-                                                  Value upper,
-                                                  ValueRange inits,
+                                                  Value upper, ValueRange inits,
                                                   LoopBody body) {
   auto loop = scf::ForOp::create(
       b, lower, upper, indexConstant(b, 1), inits,
@@ -161,9 +160,9 @@ SmallVector<Value> mlir::moe::lowering::buildIf(
   return SmallVector<Value>(ifOp.getResults());
 }
 
-SmallVector<Value> mlir::moe::lowering::buildForall(
-    LocBuilder &b, ArrayRef<OpFoldResult> upper, ValueRange outputs,
-    ForallBody body) {
+SmallVector<Value>
+mlir::moe::lowering::buildForall(LocBuilder &b, ArrayRef<OpFoldResult> upper,
+                                 ValueRange outputs, ForallBody body) {
   auto forall =
       scf::ForallOp::create(b, upper, outputs, /*mapping=*/std::nullopt);
   OpBuilder::InsertionGuard guard(b);
@@ -172,8 +171,7 @@ SmallVector<Value> mlir::moe::lowering::buildForall(
       body(b, forall.getInductionVars(), forall.getRegionIterArgs());
   b.setInsertionPointToEnd(forall.getTerminator().getBody());
   for (const ParallelInsert &insert : inserts) {
-    SmallVector<OpFoldResult> strides(insert.offsets.size(),
-                                      b.getIndexAttr(1));
+    SmallVector<OpFoldResult> strides(insert.offsets.size(), b.getIndexAttr(1));
     tensor::ParallelInsertSliceOp::create(
         b, insert.tile, forall.getRegionIterArgs()[insert.output],
         insert.offsets, insert.sizes, strides);
@@ -209,16 +207,17 @@ Value mlir::moe::lowering::updateElements(
       {utils::IteratorType::parallel},
       [&](OpBuilder &nested, Location loc, ValueRange args) {
         LocBuilder inner(loc, nested);
-        linalg::YieldOp::create(
-            inner, body(inner, args.back(), args.drop_back()));
+        linalg::YieldOp::create(inner,
+                                body(inner, args.back(), args.drop_back()));
       });
   return generic.getResult(0);
 }
 
-Value mlir::moe::lowering::matvecF32(LocBuilder &b, Value vector, Value matrix) {
+Value mlir::moe::lowering::matvecF32(LocBuilder &b, Value vector,
+                                     Value matrix) {
   Value zero = f32Constant(b, 0.0);
-  Value init = filledTensor(
-      b, {tensor::getMixedSize(b, b.getLoc(), matrix, 0)}, zero);
+  Value init =
+      filledTensor(b, {tensor::getMixedSize(b, b.getLoc(), matrix, 0)}, zero);
   MLIRContext *context = b.getContext();
   AffineExpr r = getAffineDimExpr(0, context);
   AffineExpr d = getAffineDimExpr(1, context);
@@ -266,22 +265,20 @@ Value mlir::moe::lowering::dotF32(LocBuilder &b, Value lhs, Value rhs) {
 
 Value mlir::moe::lowering::linearF32(LocBuilder &b, Value lhs, Value rhs) {
   Value zero = f32Constant(b, 0.0);
-  Value init = filledTensor(
-      b,
-      {tensor::getMixedSize(b, b.getLoc(), lhs, 0),
-       tensor::getMixedSize(b, b.getLoc(), rhs, 0)},
-      zero);
-  return linalg::MatmulTransposeBOp::create(b, b.getLoc(),
-                                            TypeRange{init.getType()},
-                                            ValueRange{lhs, rhs},
-                                            ValueRange{init})
+  Value init = filledTensor(b,
+                            {tensor::getMixedSize(b, b.getLoc(), lhs, 0),
+                             tensor::getMixedSize(b, b.getLoc(), rhs, 0)},
+                            zero);
+  return linalg::MatmulTransposeBOp::create(
+             b, b.getLoc(), TypeRange{init.getType()}, ValueRange{lhs, rhs},
+             ValueRange{init})
       .getResult(0);
 }
 
-Value mlir::moe::lowering::rankingKey(LocBuilder &b, Value value, Type keyType) {
+Value mlir::moe::lowering::rankingKey(LocBuilder &b, Value value,
+                                      Type keyType) {
   Value wide = convertFloat(b, value, keyType);
-  Value isNan =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, wide, wide);
+  Value isNan = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, wide, wide);
   Value negInf =
       floatConstant(b, keyType, -std::numeric_limits<double>::infinity());
   return arith::SelectOp::create(b, isNan, negInf, wide);

@@ -38,7 +38,8 @@ Value dimSize(LocBuilder &b, Value tensor, int64_t dim);
 SmallVector<OpFoldResult> mixedSizes(LocBuilder &b, Value tensor);
 
 /// A tensor.empty of the given sizes and element type.
-Value emptyTensor(LocBuilder &b, ArrayRef<OpFoldResult> sizes, Type elementType);
+Value emptyTensor(LocBuilder &b, ArrayRef<OpFoldResult> sizes,
+                  Type elementType);
 /// A tensor of the given sizes filled with `value` (of its element type).
 Value filledTensor(LocBuilder &b, ArrayRef<OpFoldResult> sizes, Value value);
 
@@ -82,17 +83,15 @@ SmallVector<Value> buildForall(LocBuilder &b, ArrayRef<OpFoldResult> upper,
                                ValueRange outputs, ForallBody body);
 
 /// An elementwise linalg.generic over rank-1 tensors of equal size.
-Value mapElements(
-    LocBuilder &b, ValueRange inputs, Type resultElementType,
-    function_ref<Value(LocBuilder &, ValueRange)> body);
+Value mapElements(LocBuilder &b, ValueRange inputs, Type resultElementType,
+                  function_ref<Value(LocBuilder &, ValueRange)> body);
 
 /// An elementwise linalg.generic over rank-1 tensors that updates `into` in
 /// place (it is the generic's init): element i becomes
 /// body(into[i], inputs[i]...). Loop-carried accumulators use this so that
 /// bufferization keeps one buffer for them.
-Value updateElements(
-    LocBuilder &b, Value into, ValueRange inputs,
-    function_ref<Value(LocBuilder &, Value, ValueRange)> body);
+Value updateElements(LocBuilder &b, Value into, ValueRange inputs,
+                     function_ref<Value(LocBuilder &, Value, ValueRange)> body);
 
 /// [R] f32: row r is Σ_d vector[d] · matrix[r, d], accumulated in f32
 /// (a matrix-vector product against an [out, in] weight).

@@ -53,10 +53,12 @@ Value andI1(LocBuilder &b, Value lhs, Value rhs) {
 Value orI1(LocBuilder &b, Value lhs, Value rhs) {
   return arith::OrIOp::create(b, lhs, rhs);
 }
-Value cmpF(LocBuilder &b, arith::CmpFPredicate predicate, Value lhs, Value rhs) {
+Value cmpF(LocBuilder &b, arith::CmpFPredicate predicate, Value lhs,
+           Value rhs) {
   return arith::CmpFOp::create(b, predicate, lhs, rhs);
 }
-Value cmpI(LocBuilder &b, arith::CmpIPredicate predicate, Value lhs, Value rhs) {
+Value cmpI(LocBuilder &b, arith::CmpIPredicate predicate, Value lhs,
+           Value rhs) {
   return arith::CmpIOp::create(b, predicate, lhs, rhs);
 }
 Value select(LocBuilder &b, Value condition, Value lhs, Value rhs) {
@@ -117,17 +119,15 @@ Value reduceSum(LocBuilder &b, Value vector) {
 /// softmax of a rank-1 f32 tensor: exp(v - max) / Σ exp(v - max).
 Value softmax(LocBuilder &b, Value vector) {
   Value maximum = reduceMax(b, vector);
-  Value exps = mapElements(b, {vector}, b.getF32Type(),
-                           [&](LocBuilder &e, ValueRange args) {
-                             return exp(e, arith::SubFOp::create(e, args[0],
-                                                                 maximum));
-                           });
+  Value exps = mapElements(
+      b, {vector}, b.getF32Type(), [&](LocBuilder &e, ValueRange args) {
+        return exp(e, arith::SubFOp::create(e, args[0], maximum));
+      });
   Value sum = reduceSum(b, exps);
-  return mapElements(b, {exps}, b.getF32Type(),
-                     [&](LocBuilder &e, ValueRange args) {
-                       return arith::DivFOp::create(e, args[0], sum)
-                           .getResult();
-                     });
+  return mapElements(
+      b, {exps}, b.getF32Type(), [&](LocBuilder &e, ValueRange args) {
+        return arith::DivFOp::create(e, args[0], sum).getResult();
+      });
 }
 
 /// Converts a tensor of f32 to `elementType` (rank 1 or 2).
@@ -140,14 +140,13 @@ Value tensorFromF32(LocBuilder &b, Value tensor, Type elementType) {
   SmallVector<utils::IteratorType> iterators(type.getRank(),
                                              utils::IteratorType::parallel);
   return linalg::GenericOp::create(
-             b, TypeRange{init.getType()}, ValueRange{tensor},
-             ValueRange{init}, SmallVector<AffineMap>{identity, identity},
-             iterators,
+             b, TypeRange{init.getType()}, ValueRange{tensor}, ValueRange{init},
+             SmallVector<AffineMap>{identity, identity}, iterators,
              [&](OpBuilder &nested, Location loc, ValueRange args) {
                LocBuilder inner(loc, nested);
                linalg::YieldOp::create(
-                   inner, ValueRange{convertFloat(inner, args[0],
-                                                  elementType)});
+                   inner,
+                   ValueRange{convertFloat(inner, args[0], elementType)});
              })
       .getResult(0);
 }
@@ -205,9 +204,8 @@ struct TopKLowering : OpRewritePattern<TopKOp> {
           offsets.push_back(body.getIndexAttr(0));
           SmallVector<OpFoldResult> tileSizes(rank - 1, body.getIndexAttr(1));
           tileSizes.push_back(body.getIndexAttr(k));
-          return SmallVector<ParallelInsert>{
-              {values, 0, offsets, tileSizes},
-              {indices, 1, offsets, tileSizes}};
+          return SmallVector<ParallelInsert>{{values, 0, offsets, tileSizes},
+                                             {indices, 1, offsets, tileSizes}};
         });
     replaceWithCasts(rewriter, b, op, results);
     return success();
@@ -230,56 +228,53 @@ Value applyGroupLimit(LocBuilder &b, Value selection, int64_t numExperts,
   groupScores = buildLoop(
       b, indexConstant(b, 0), indexConstant(b, numGroups), {groupScores},
       [&](LocBuilder &l, Value group, ValueRange args) {
-        Value first = arith::MulIOp::create(l, group,
-                                            indexConstant(l, groupSize));
-        Value last = arith::AddIOp::create(l, first,
-                                           indexConstant(l, groupSize));
+        Value first =
+            arith::MulIOp::create(l, group, indexConstant(l, groupSize));
+        Value last =
+            arith::AddIOp::create(l, first, indexConstant(l, groupSize));
         // The best and second-best ranking keys of the group.
         SmallVector<Value> best = buildLoop(
             l, first, last, {negInf, negInf},
             [&](LocBuilder &inner, Value expert, ValueRange top) {
               Value key = rankingKey(inner, extract(inner, selection, {expert}),
-                                    inner.getF32Type());
+                                     inner.getF32Type());
               Value beatsFirst =
                   cmpF(inner, arith::CmpFPredicate::OGT, key, top[0]);
               Value beatsSecond =
                   cmpF(inner, arith::CmpFPredicate::OGT, key, top[1]);
               Value newFirst = select(inner, beatsFirst, key, top[0]);
-              Value newSecond =
-                  select(inner, beatsFirst, top[0],
-                         select(inner, beatsSecond, key, top[1]));
+              Value newSecond = select(inner, beatsFirst, top[0],
+                                       select(inner, beatsSecond, key, top[1]));
               return SmallVector<Value>{newFirst, newSecond};
             });
-        Value score = groupScore == GroupScore::Max
-                          ? best[0]
-                          : arith::AddFOp::create(l, best[0], best[1])
-                                .getResult();
+        Value score =
+            groupScore == GroupScore::Max
+                ? best[0]
+                : arith::AddFOp::create(l, best[0], best[1]).getResult();
         return SmallVector<Value>{insert(l, score, args[0], {group})};
       })[0];
-  Value keptGroups = buildTopKSelection(b, b.getLoc(), groupScores,
-                                        topkGroups, b.getIndexType())
+  Value keptGroups = buildTopKSelection(b, b.getLoc(), groupScores, topkGroups,
+                                        b.getIndexType())
                          .second;
   // keep[g] = 1.0 for the kept groups.
   Value keep = filledTensor(b, {b.getIndexAttr(numGroups)}, f32Constant(b, 0));
-  keep = buildLoop(b, indexConstant(b, 0), indexConstant(b, topkGroups),
-                   {keep}, [&](LocBuilder &l, Value j, ValueRange args) {
+  keep = buildLoop(b, indexConstant(b, 0), indexConstant(b, topkGroups), {keep},
+                   [&](LocBuilder &l, Value j, ValueRange args) {
                      Value group = extract(l, keptGroups, {j});
                      return SmallVector<Value>{
                          insert(l, f32Constant(l, 1.0), args[0], {group})};
                    })[0];
   Value masked = emptyTensor(b, {b.getIndexAttr(numExperts)}, f32);
-  return buildLoop(b, indexConstant(b, 0), indexConstant(b, numExperts),
-                   {masked}, [&](LocBuilder &l, Value expert, ValueRange args) {
-                     Value group = arith::DivUIOp::create(
-                         l, expert, indexConstant(l, groupSize));
-                     Value kept = cmpF(l, arith::CmpFPredicate::OEQ,
-                                       extract(l, keep, {group}),
-                                       f32Constant(l, 1.0));
-                     Value value = select(
-                         l, kept, extract(l, selection, {expert}), negInf);
-                     return SmallVector<Value>{
-                         insert(l, value, args[0], {expert})};
-                   })[0];
+  return buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, numExperts), {masked},
+      [&](LocBuilder &l, Value expert, ValueRange args) {
+        Value group =
+            arith::DivUIOp::create(l, expert, indexConstant(l, groupSize));
+        Value kept = cmpF(l, arith::CmpFPredicate::OEQ,
+                          extract(l, keep, {group}), f32Constant(l, 1.0));
+        Value value = select(l, kept, extract(l, selection, {expert}), negInf);
+        return SmallVector<Value>{insert(l, value, args[0], {expert})};
+      })[0];
 }
 
 struct RouteLowering : OpRewritePattern<RouteOp> {
@@ -326,14 +321,12 @@ struct RouteLowering : OpRewritePattern<RouteOp> {
           if (bias)
             selection = mapElements(
                 t, {scores, bias}, f32, [&](LocBuilder &e, ValueRange args) {
-                  return arith::AddFOp::create(e, args[0], args[1])
-                      .getResult();
+                  return arith::AddFOp::create(e, args[0], args[1]).getResult();
                 });
           if (op.getNGroupAttr().getInt() > 1)
-            selection = applyGroupLimit(t, selection, numExperts,
-                                        op.getNGroupAttr().getInt(),
-                                        op.getTopkGroupAttr().getInt(),
-                                        op.getGroupScore());
+            selection = applyGroupLimit(
+                t, selection, numExperts, op.getNGroupAttr().getInt(),
+                op.getTopkGroupAttr().getInt(), op.getGroupScore());
           Value indices =
               buildTopKSelection(t, t.getLoc(), selection, topK, i32).second;
           // weights = s[indices], or softmax(l[indices]) for softmax_topk.
@@ -342,8 +335,8 @@ struct RouteLowering : OpRewritePattern<RouteOp> {
               t, indexConstant(t, 0), indexConstant(t, topK), {weights},
               [&](LocBuilder &l, Value j, ValueRange args) {
                 Value expert = toIndex(l, extract(l, indices, {j}));
-                return SmallVector<Value>{insert(
-                    l, extract(l, scores, {expert}), args[0], {j})};
+                return SmallVector<Value>{
+                    insert(l, extract(l, scores, {expert}), args[0], {j})};
               })[0];
           if (scoreFunction == ScoreFunction::SoftmaxTopk)
             weights = softmax(t, weights);
@@ -369,9 +362,11 @@ struct RouteLowering : OpRewritePattern<RouteOp> {
               {weights, 0, offsets, {t.getIndexAttr(1), t.getIndexAttr(topK)}},
               {indices, 1, offsets, {t.getIndexAttr(1), t.getIndexAttr(topK)}}};
           if (withScores)
-            inserts.push_back({scores, 2, offsets,
-                               {t.getIndexAttr(1),
-                                t.getIndexAttr(numExperts)}});
+            inserts.push_back(
+                {scores,
+                 2,
+                 offsets,
+                 {t.getIndexAttr(1), t.getIndexAttr(numExperts)}});
           return inserts;
         });
     replaceWithCasts(rewriter, b, op, results);
@@ -402,18 +397,17 @@ Value computeCapacity(LocBuilder &b, Value tokens, int64_t topK,
       b, f64, arith::IndexCastOp::create(b, b.getI64Type(), tokens));
   // ((cf * T) * K) / E, in the order the verifier (and the reference)
   // evaluate it, so the rounding of the f64 products agrees.
-  Value withTokens = arith::MulFOp::create(
-      b, floatConstant(b, f64, capacityFactor), tokensF);
+  Value withTokens =
+      arith::MulFOp::create(b, floatConstant(b, f64, capacityFactor), tokensF);
   Value product = arith::MulFOp::create(
       b, withTokens, floatConstant(b, f64, static_cast<double>(topK)));
   Value perExpert = arith::DivFOp::create(
       b, product, floatConstant(b, f64, static_cast<double>(numExperts)));
   // Clamp to T in f64 before converting, so a huge factor cannot overflow.
-  Value clamped = arith::MinimumFOp::create(b, math::CeilOp::create(b, perExpert),
-                                            tokensF);
+  Value clamped =
+      arith::MinimumFOp::create(b, math::CeilOp::create(b, perExpert), tokensF);
   Value capacity = arith::IndexCastOp::create(
-      b, b.getIndexType(),
-      arith::FPToSIOp::create(b, b.getI64Type(), clamped));
+      b, b.getIndexType(), arith::FPToSIOp::create(b, b.getI64Type(), clamped));
   Value withMinimum =
       arith::MaxSIOp::create(b, capacity, indexConstant(b, minCapacity));
   return arith::MinSIOp::create(b, withMinimum, tokens);
@@ -483,8 +477,8 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
               [&](LocBuilder &then) {
                 Value e = toIndex(then, expert);
                 Value count = extract(then, args[0], {e});
-                Value next = arith::AddIOp::create(then, count,
-                                                   i32Constant(then, 1));
+                Value next =
+                    arith::AddIOp::create(then, count, i32Constant(then, 1));
                 return SmallVector<Value>{insert(then, next, args[0], {e})};
               },
               [&](LocBuilder &) { return SmallVector<Value>{args[0]}; });
@@ -492,17 +486,16 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
 
     if (op.getMode() == DispatchMode::Dropless) {
       // Offsets: the exclusive prefix sums of the counts, E+1 entries.
-      Value offsets = filledTensor(b, {b.getIndexAttr(numExperts + 1)},
-                                   i32Constant(b, 0));
-      offsets = buildLoop(b, zero, indexConstant(b, numExperts), {offsets},
-                          [&](LocBuilder &l, Value e, ValueRange args) {
-                            Value next = arith::AddIOp::create(l, e, one);
-                            Value sum = arith::AddIOp::create(
-                                l, extract(l, args[0], {e}),
-                                extract(l, counts, {e}));
-                            return SmallVector<Value>{
-                                insert(l, sum, args[0], {next})};
-                          })[0];
+      Value offsets =
+          filledTensor(b, {b.getIndexAttr(numExperts + 1)}, i32Constant(b, 0));
+      offsets = buildLoop(
+          b, zero, indexConstant(b, numExperts), {offsets},
+          [&](LocBuilder &l, Value e, ValueRange args) {
+            Value next = arith::AddIOp::create(l, e, one);
+            Value sum = arith::AddIOp::create(l, extract(l, args[0], {e}),
+                                              extract(l, counts, {e}));
+            return SmallVector<Value>{insert(l, sum, args[0], {next})};
+          })[0];
       // Place every assignment after the earlier ones of its expert: the
       // rows end up sorted stably by (expert, token, slot).
       Value cursor = tensor::ExtractSliceOp::create(
@@ -520,12 +513,12 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                 [&](LocBuilder &then) {
                   Value e = toIndex(then, expert);
                   Value row = extract(then, args[0], {e});
-                  Value next = arith::AddIOp::create(then, row,
-                                                     i32Constant(then, 1));
+                  Value next =
+                      arith::AddIOp::create(then, row, i32Constant(then, 1));
                   Value cursorNext = insert(then, next, args[0], {e});
                   Value rowOf = insert(then, row, args[1], {token, slot});
-                  Value rows = copyRow(then, args[2], token,
-                                       {toIndex(then, row)});
+                  Value rows =
+                      copyRow(then, args[2], token, {toIndex(then, row)});
                   return SmallVector<Value>{cursorNext, rowOf, rows};
                 },
                 [&](LocBuilder &) { return SmallVector<Value>(args); });
@@ -565,10 +558,9 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
             Value otherPosition = arith::AddIOp::create(
                 inner, arith::MulIOp::create(inner, otherToken, kValue),
                 otherSlot);
-            Value above =
-                andI1(inner, sameExpert,
-                      ranksAbove(inner, otherKey, otherPosition, key,
-                                 position));
+            Value above = andI1(
+                inner, sameExpert,
+                ranksAbove(inner, otherKey, otherPosition, key, position));
             Value increment = arith::ExtUIOp::create(inner, i32, above);
             return SmallVector<Value>{
                 arith::AddIOp::create(inner, args[0], increment)};
@@ -592,26 +584,25 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                 Value position = extract(then, args[0], {e});
                 Value fits = cmpI(then, arith::CmpIPredicate::slt, position,
                                   capacityI32);
-                Value keep = byScore ? andI1(then, fits,
-                                             survives(then, token, slot,
-                                                      expert))
-                                     : fits;
+                Value keep =
+                    byScore
+                        ? andI1(then, fits, survives(then, token, slot, expert))
+                        : fits;
                 return buildIf(
                     then, keep, TypeRange(args),
                     [&](LocBuilder &kept) {
-                      Value next = arith::AddIOp::create(
-                          kept, position, i32Constant(kept, 1));
+                      Value next = arith::AddIOp::create(kept, position,
+                                                         i32Constant(kept, 1));
                       Value cursorNext = insert(kept, next, args[0], {e});
                       Value slotIndex = arith::AddIOp::create(
                           kept,
-                          arith::MulIOp::create(
-                              kept, fromIndex(kept, e, i32), capacityI32),
+                          arith::MulIOp::create(kept, fromIndex(kept, e, i32),
+                                                capacityI32),
                           position);
                       Value rowOf =
                           insert(kept, slotIndex, args[1], {token, slot});
-                      Value buffer =
-                          copyRow(kept, args[2], token,
-                                  {e, toIndex(kept, position)});
+                      Value buffer = copyRow(kept, args[2], token,
+                                             {e, toIndex(kept, position)});
                       return SmallVector<Value>{cursorNext, rowOf, buffer};
                     },
                     [&](LocBuilder &) { return SmallVector<Value>(args); });
@@ -645,12 +636,12 @@ Value buildExpertFFN(LocBuilder &b, Value tile, Value expert, ExpertsOp op) {
   Value hiddenInit = emptyTensor(b, mixedSizes(b, up), f32);
   SmallVector<Value> inputs = {up};
   if (isGatedActivation(activation))
-    inputs.insert(inputs.begin(), linearF32(b, tile, weightOf(op.getGateProj())));
+    inputs.insert(inputs.begin(),
+                  linearF32(b, tile, weightOf(op.getGateProj())));
   SmallVector<AffineMap> maps(inputs.size() + 1, identity);
   Value hidden =
       linalg::GenericOp::create(
-          b, TypeRange{upType}, inputs, ValueRange{hiddenInit}, maps,
-          parallel,
+          b, TypeRange{upType}, inputs, ValueRange{hiddenInit}, maps, parallel,
           [&](OpBuilder &nested, Location loc, ValueRange args) {
             LocBuilder inner(loc, nested);
             Value activated =
@@ -661,8 +652,8 @@ Value buildExpertFFN(LocBuilder &b, Value tile, Value expert, ExpertsOp op) {
           })
           .getResult(0);
   Value down = linearF32(b, hidden, weightOf(op.getDownProj()));
-  return tensorFromF32(
-      b, down, cast<RankedTensorType>(tile.getType()).getElementType());
+  return tensorFromF32(b, down,
+                       cast<RankedTensorType>(tile.getType()).getElementType());
 }
 
 struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
@@ -696,8 +687,7 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
             Value limit = dimSize(t, rows, 1);
             start = indexConstant(t, 0);
             count = arith::MaxSIOp::create(
-                t, indexConstant(t, 0),
-                arith::MinSIOp::create(t, raw, limit));
+                t, indexConstant(t, 0), arith::MinSIOp::create(t, raw, limit));
           } else {
             // Offsets are clamped to [0, R]: bad offsets give empty or
             // shortened segments, never an access outside the rows.
@@ -713,12 +703,10 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
             count = arith::MaxSIOp::create(
                 t, zeroIndex, arith::SubIOp::create(t, end, start));
           }
-          auto tileType =
-              RankedTensorType::get({ShapedType::kDynamic,
-                                     rowsType.getShape().back()},
-                                    elementType);
-          Value hasRows = cmpI(t, arith::CmpIPredicate::sgt, count,
-                               indexConstant(t, 0));
+          auto tileType = RankedTensorType::get(
+              {ShapedType::kDynamic, rowsType.getShape().back()}, elementType);
+          Value hasRows =
+              cmpI(t, arith::CmpIPredicate::sgt, count, indexConstant(t, 0));
           Value output = buildIf(
               t, hasRows, {tileType},
               [&](LocBuilder &then) {
@@ -745,8 +733,7 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
             offsets = {start, t.getIndexAttr(0)};
             tileSizes = {count, model};
           }
-          return SmallVector<ParallelInsert>{
-              {output, 0, offsets, tileSizes}};
+          return SmallVector<ParallelInsert>{{output, 0, offsets, tileSizes}};
         });
     replaceWithCasts(rewriter, b, op, results);
     return success();
@@ -783,16 +770,16 @@ struct CombineLowering : OpRewritePattern<CombineOp> {
     SmallVector<Value> results = buildForall(
         b, {tokens}, {init}, [&](LocBuilder &t, ValueRange ivs, ValueRange) {
           Value token = ivs[0];
-          Value accumulator =
-              filledTensor(t, {model}, f32Constant(t, 0.0));
+          Value accumulator = filledTensor(t, {model}, f32Constant(t, 0.0));
           accumulator = buildLoop(
               t, indexConstant(t, 0), kValue, {accumulator},
               [&](LocBuilder &l, Value slot, ValueRange args) {
                 Value row = toIndex(l, extract(l, rowOf, {token, slot}));
-                Value inRange = andI1(
-                    l, cmpI(l, arith::CmpIPredicate::sge, row,
-                            indexConstant(l, 0)),
-                    cmpI(l, arith::CmpIPredicate::slt, row, rowCount));
+                Value inRange =
+                    andI1(l,
+                          cmpI(l, arith::CmpIPredicate::sge, row,
+                               indexConstant(l, 0)),
+                          cmpI(l, arith::CmpIPredicate::slt, row, rowCount));
                 return buildIf(
                     l, inRange, {args[0].getType()},
                     [&](LocBuilder &then) {
@@ -811,9 +798,10 @@ struct CombineLowering : OpRewritePattern<CombineOp> {
                     [&](LocBuilder &) { return SmallVector<Value>{args[0]}; });
               })[0];
           Value output = tensorFromF32(t, accumulator, elementType);
-          return SmallVector<ParallelInsert>{
-              {output, 0, {token, t.getIndexAttr(0)},
-               {t.getIndexAttr(1), model}}};
+          return SmallVector<ParallelInsert>{{output,
+                                              0,
+                                              {token, t.getIndexAttr(0)},
+                                              {t.getIndexAttr(1), model}}};
         });
     replaceWithCasts(rewriter, b, op, results);
     return success();
@@ -881,18 +869,16 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
           Value row = extractRow(t, x, {token});
           Value query = matvecF32(t, row, op.getQueryWeight());
           if (bias)
-            query = mapElements(t, {query, bias}, f32,
-                                [&](LocBuilder &e, ValueRange args) {
-                                  return arith::AddFOp::create(e, args[0],
-                                                               args[1])
-                                      .getResult();
-                                });
+            query = mapElements(
+                t, {query, bias}, f32, [&](LocBuilder &e, ValueRange args) {
+                  return arith::AddFOp::create(e, args[0], args[1]).getResult();
+                });
           Value accumulator = filledTensor(t, {model}, f32Constant(t, 0.0));
           accumulator = buildLoop(
               t, indexConstant(t, 0), indexConstant(t, heads), {accumulator},
               [&](LocBuilder &l, Value head, ValueRange args) {
-                Value base = arith::MulIOp::create(
-                    l, head, indexConstant(l, queryDim));
+                Value base =
+                    arith::MulIOp::create(l, head, indexConstant(l, queryDim));
                 auto subKeyScores = [&](int64_t which) {
                   Value offset = arith::AddIOp::create(
                       l, base, indexConstant(l, which * half));
@@ -915,16 +901,18 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
                 Value firstValues = first.first, firstIndices = first.second;
                 Value secondValues = second.first,
                       secondIndices = second.second;
-                // Candidate (a, b) at index a*k + b scores first[a] + second[b].
+                // Candidate (a, b) at index a*k + b scores first[a] +
+                // second[b].
                 Value candidates =
                     emptyTensor(l, {l.getIndexAttr(topK * topK)}, f32);
                 candidates = buildLoop(
                     l, indexConstant(l, 0), indexConstant(l, topK * topK),
-                    {candidates}, [&](LocBuilder &c, Value i, ValueRange cargs) {
-                      Value a = arith::DivUIOp::create(c, i,
-                                                       indexConstant(c, topK));
-                      Value bIndex = arith::RemUIOp::create(
-                          c, i, indexConstant(c, topK));
+                    {candidates},
+                    [&](LocBuilder &c, Value i, ValueRange cargs) {
+                      Value a =
+                          arith::DivUIOp::create(c, i, indexConstant(c, topK));
+                      Value bIndex =
+                          arith::RemUIOp::create(c, i, indexConstant(c, topK));
                       Value sum = arith::AddFOp::create(
                           c, extract(c, firstValues, {a}),
                           extract(c, secondValues, {bIndex}));
@@ -947,8 +935,8 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
                     l, indexConstant(l, 0), indexConstant(l, topK), {args[0]},
                     [&](LocBuilder &s, Value j, ValueRange sargs) {
                       Value candidate = extract(s, bestIndices, {j});
-                      Value a = arith::DivUIOp::create(
-                          s, candidate, indexConstant(s, topK));
+                      Value a = arith::DivUIOp::create(s, candidate,
+                                                       indexConstant(s, topK));
                       Value bIndex = arith::RemUIOp::create(
                           s, candidate, indexConstant(s, topK));
                       Value firstKey =
@@ -978,9 +966,10 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
                     });
               })[0];
           Value output = tensorFromF32(t, accumulator, elementType);
-          return SmallVector<ParallelInsert>{
-              {output, 0, {token, t.getIndexAttr(0)},
-               {t.getIndexAttr(1), model}}};
+          return SmallVector<ParallelInsert>{{output,
+                                              0,
+                                              {token, t.getIndexAttr(0)},
+                                              {t.getIndexAttr(1), model}}};
         });
     replaceWithCasts(rewriter, b, op, results);
     return success();
@@ -1040,15 +1029,13 @@ struct LoadBalancingLossLowering : OpRewritePattern<LoadBalancingLossOp> {
           Value newSums = updateElements(
               l, args[1], {row},
               [&](LocBuilder &e, Value current, ValueRange values) {
-                return arith::AddFOp::create(e, current, values[0])
-                    .getResult();
+                return arith::AddFOp::create(e, current, values[0]).getResult();
               });
           return SmallVector<Value>{newCounts, newSums};
         });
     // E * Σ_e (count_e / (T*K)) * (sum_e / T).
     Value tokensF = indexToF32(b, tokens);
-    Value assignments =
-        arith::MulFOp::create(b, tokensF, indexToF32(b, topK));
+    Value assignments = arith::MulFOp::create(b, tokensF, indexToF32(b, topK));
     Value dot = dotF32(b, sums[0], sums[1]);
     Value normalized = arith::DivFOp::create(
         b, arith::DivFOp::create(b, dot, assignments), tokensF);
@@ -1073,11 +1060,10 @@ struct RouterZLossLowering : OpRewritePattern<RouterZLossOp> {
         [&](LocBuilder &l, Value token, ValueRange args) {
           Value row = extractRow(l, logits, {token});
           Value maximum = reduceMax(l, row);
-          Value exps = mapElements(l, {row}, l.getF32Type(),
-                                   [&](LocBuilder &e, ValueRange values) {
-                                     return exp(e, arith::SubFOp::create(
-                                                       e, values[0], maximum));
-                                   });
+          Value exps = mapElements(
+              l, {row}, l.getF32Type(), [&](LocBuilder &e, ValueRange values) {
+                return exp(e, arith::SubFOp::create(e, values[0], maximum));
+              });
           Value logSumExp = arith::AddFOp::create(
               l, maximum, math::LogOp::create(l, reduceSum(l, exps)));
           Value squared = arith::MulFOp::create(l, logSumExp, logSumExp);
@@ -1103,8 +1089,8 @@ struct ConvertMoEToLinalgPass
     GreedyRewriteConfig config;
     // Lower outer ops (a moe.repeat) before the ops in their bodies.
     config.setUseTopDownTraversal(true);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
-                                     config)))
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
       return signalPassFailure();
     // The contract: no moe op survives.
     WalkResult result = getOperation()->walk([](Operation *op) {
@@ -1155,9 +1141,9 @@ std::pair<Value, Value> mlir::moe::buildTopKSelection(OpBuilder &builder,
                   ranksAbove(s, previousKey, previousIndex, key, index);
               Value noneYet = cmpI(s, arith::CmpIPredicate::slt, bestArgs[1],
                                    i64Constant(s, 0));
-              Value better = orI1(
-                  s, noneYet,
-                  ranksAbove(s, key, index, bestArgs[0], bestArgs[1]));
+              Value better =
+                  orI1(s, noneYet,
+                       ranksAbove(s, key, index, bestArgs[0], bestArgs[1]));
               Value take = andI1(s, eligible, better);
               return SmallVector<Value>{select(s, take, key, bestArgs[0]),
                                         select(s, take, index, bestArgs[1])};

@@ -65,8 +65,9 @@ protected:
 };
 
 TEST_F(BuildersTest, TopKInfersValuesAndIndices) {
-  auto function = beginFunction(
-      "topk", {f32Tensor({kDynamic, 8}), tensor({4, 16, 8}, builder.getF16Type())});
+  auto function =
+      beginFunction("topk", {f32Tensor({kDynamic, 8}),
+                             tensor({4, 16, 8}, builder.getF16Type())});
   auto dynamicTopK = TopKOp::create(builder, loc, function.getArgument(0), 2);
   EXPECT_EQ(dynamicTopK.getValues().getType(), f32Tensor({kDynamic, 2}));
   EXPECT_EQ(dynamicTopK.getIndices().getType(), i32Tensor({kDynamic, 2}));
@@ -79,8 +80,7 @@ TEST_F(BuildersTest, TopKInfersValuesAndIndices) {
             tensor({4, 16, 3}, builder.getF16Type()));
   EXPECT_EQ(staticTopK.getIndices().getType(),
             tensor({4, 16, 3}, builder.getI64Type()));
-  endFunction(function,
-              {dynamicTopK.getValues(), staticTopK.getIndices()});
+  endFunction(function, {dynamicTopK.getValues(), staticTopK.getIndices()});
   EXPECT_TRUE(succeeded(verify(*module)));
 }
 
@@ -179,15 +179,13 @@ TEST_F(BuildersTest, CapacityDispatchInfersCapacity) {
         /*weights=*/Value(), c.numExperts, c.capacityFactor, c.minCapacity,
         DropPolicy::Position);
     SCOPED_TRACE("T=" + std::to_string(c.numTokens) + " K=" +
-                 std::to_string(c.topK) + " E=" +
-                 std::to_string(c.numExperts) + " cf=" +
-                 std::to_string(c.capacityFactor) +
+                 std::to_string(c.topK) + " E=" + std::to_string(c.numExperts) +
+                 " cf=" + std::to_string(c.capacityFactor) +
                  " min=" + std::to_string(c.minCapacity));
     EXPECT_EQ(dispatch.getRows().getType(),
               f32Tensor({c.numExperts, c.expectedCapacity, 32}));
     EXPECT_EQ(dispatch.getSegments().getType(), i32Tensor({c.numExperts}));
-    EXPECT_EQ(dispatch.getRowOf().getType(),
-              i32Tensor({c.numTokens, c.topK}));
+    EXPECT_EQ(dispatch.getRowOf().getType(), i32Tensor({c.numTokens, c.topK}));
     EXPECT_EQ(dispatch.getMode(), DispatchMode::Capacity);
     ASSERT_TRUE(dispatch.getCapacityFactor());
     EXPECT_EQ(dispatch.getCapacityFactor()->convertToDouble(),
@@ -204,9 +202,9 @@ TEST_F(BuildersTest, CapacityDispatchInfersCapacity) {
 }
 
 TEST_F(BuildersTest, CapacityDispatchWithScoreDropPolicy) {
-  auto function = beginFunction("score_policy",
-                                {f32Tensor({64, 64}), i32Tensor({64, 2}),
-                                 f32Tensor({64, 2})});
+  auto function =
+      beginFunction("score_policy", {f32Tensor({64, 64}), i32Tensor({64, 2}),
+                                     f32Tensor({64, 2})});
   auto dispatch = DispatchOp::create(
       builder, loc, function.getArgument(0), function.getArgument(1),
       function.getArgument(2), 8, 1.25, 0, DropPolicy::Score);
@@ -229,8 +227,8 @@ TEST_F(BuildersTest, DroplessPipelineFromBuilders) {
   auto dispatch = DispatchOp::create(builder, loc, x, route.getIndices(), 8);
   auto experts = ExpertsOp::create(
       builder, loc, dispatch.getRows(), dispatch.getSegments(),
-      function.getArgument(2), function.getArgument(3),
-      function.getArgument(4), Activation::SiluGlu);
+      function.getArgument(2), function.getArgument(3), function.getArgument(4),
+      Activation::SiluGlu);
   EXPECT_EQ(experts.getResult().getType(), dispatch.getRows().getType());
   EXPECT_FALSE(experts.isCapacityLayout());
   EXPECT_EQ(experts.getActivation(), Activation::SiluGlu);
@@ -244,15 +242,14 @@ TEST_F(BuildersTest, DroplessPipelineFromBuilders) {
 TEST_F(BuildersTest, CapacityPipelineFromBuilders) {
   Type f16 = builder.getF16Type();
   auto function = beginFunction(
-      "capacity_layer",
-      {tensor({64, 32}, f16), f32Tensor({8, 32}), tensor({8, 48, 32}, f16),
-       tensor({8, 32, 48}, f16)});
+      "capacity_layer", {tensor({64, 32}, f16), f32Tensor({8, 32}),
+                         tensor({8, 48, 32}, f16), tensor({8, 32, 48}, f16)});
   Value x = function.getArgument(0);
   auto route =
       RouteOp::create(builder, loc, x, function.getArgument(1), Value(), 2);
-  auto dispatch = DispatchOp::create(builder, loc, x, route.getIndices(),
-                                     route.getWeights(), 8, 1.25, 0,
-                                     DropPolicy::Score);
+  auto dispatch =
+      DispatchOp::create(builder, loc, x, route.getIndices(),
+                         route.getWeights(), 8, 1.25, 0, DropPolicy::Score);
   EXPECT_EQ(dispatch.getRows().getType(), tensor({8, 20, 32}, f16));
   auto experts = ExpertsOp::create(
       builder, loc, dispatch.getRows(), dispatch.getSegments(),
@@ -271,10 +268,10 @@ TEST_F(BuildersTest, CapacityPipelineFromBuilders) {
 TEST_F(BuildersTest, RepeatWithBodyAndYield) {
   RankedTensorType hidden = f32Tensor({kDynamic, 64});
   auto function = beginFunction("repeat", {hidden, hidden});
-  auto repeat = RepeatOp::create(builder, loc, 3,
-                                 ValueRange{function.getArgument(0),
-                                            function.getArgument(1)},
-                                 RepeatSchedule::Resident);
+  auto repeat = RepeatOp::create(
+      builder, loc, 3,
+      ValueRange{function.getArgument(0), function.getArgument(1)},
+      RepeatSchedule::Resident);
   EXPECT_EQ(repeat.getCount(), 3u);
   EXPECT_EQ(repeat.getSchedule(), RepeatSchedule::Resident);
   ASSERT_EQ(repeat.getRegionIterArgs().size(), 2u);
@@ -372,9 +369,8 @@ TEST_F(BuildersTest, GatedExpertsWithoutGateProjFailVerification) {
 TEST_F(BuildersTest, DispatchWithTooFewOffsetsFailsVerification) {
   // Experts over 8 experts fed the offsets of a 4-expert dispatch.
   auto function = beginFunction(
-      "bad_offsets",
-      {f32Tensor({kDynamic, 64}), i32Tensor({kDynamic, 2}),
-       f32Tensor({8, 128, 64}), f32Tensor({8, 64, 128})});
+      "bad_offsets", {f32Tensor({kDynamic, 64}), i32Tensor({kDynamic, 2}),
+                      f32Tensor({8, 128, 64}), f32Tensor({8, 64, 128})});
   auto dispatch = DispatchOp::create(builder, loc, function.getArgument(0),
                                      function.getArgument(1), 4);
   auto experts = ExpertsOp::create(

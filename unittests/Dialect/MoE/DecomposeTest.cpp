@@ -47,8 +47,7 @@ protected:
     return decomposeLayer(rewriter, layer);
   }
 
-  template <typename OpT>
-  int countOps() {
+  template <typename OpT> int countOps() {
     int count = 0;
     module->walk([&](OpT) { ++count; });
     return count;
@@ -143,7 +142,8 @@ TEST_F(DecomposeTest, CarriesRoutingAndCapacityAttributes) {
   // combine, and it replaced the layer.
   ASSERT_TRUE(parts->result);
   EXPECT_NE(parts->result, combine.getResult());
-  EXPECT_TRUE(isa_and_nonnull<linalg::GenericOp>(parts->result.getDefiningOp()));
+  EXPECT_TRUE(
+      isa_and_nonnull<linalg::GenericOp>(parts->result.getDefiningOp()));
   EXPECT_EQ(returnedValue("full"), parts->result);
   EXPECT_EQ(countOps<LayerOp>(), 0);
   // Shared gate, up and down projections and the shared-expert gate.

@@ -45,11 +45,10 @@ protected:
   bool verifies(TargetAttr target) {
     test::DiagnosticCollector diagnostics(context);
     bool valid = succeeded(TargetAttr::verify(
-        [&] { return emitError(UnknownLoc::get(&context)); },
-        target.getKind(), target.getFastMemoryBytes(),
-        target.getSharedCacheBytes(), target.getVectorBits(),
-        target.getComputeUnits(), target.getBandwidthGbps(),
-        target.getPeakGflops()));
+        [&] { return emitError(UnknownLoc::get(&context)); }, target.getKind(),
+        target.getFastMemoryBytes(), target.getSharedCacheBytes(),
+        target.getVectorBits(), target.getComputeUnits(),
+        target.getBandwidthGbps(), target.getPeakGflops()));
     EXPECT_EQ(valid, diagnostics.empty()) << diagnostics.str();
     return valid;
   }
@@ -74,8 +73,8 @@ TEST_F(TargetAttrTest, ParsesGivenParametersAndDefaultsTheRest) {
   EXPECT_EQ(target.getBandwidthGbps(), 0u);
   EXPECT_EQ(target.getPeakGflops(), 0u);
   // The parsed attribute is the uniqued one built from C++.
-  EXPECT_EQ(target, TargetAttr::get(&context, TargetKind::CPU, 1048576, 0, 0,
-                                    0, 0, 0));
+  EXPECT_EQ(target,
+            TargetAttr::get(&context, TargetKind::CPU, 1048576, 0, 0, 0, 0, 0));
 }
 
 TEST_F(TargetAttrTest, PrintingRoundTrips) {
@@ -100,9 +99,8 @@ TEST_F(TargetAttrTest, PrintingRoundTrips) {
 }
 
 TEST_F(TargetAttrTest, VerifierRejectsBadVectorWidth) {
-  for (const char *text :
-       {"#moe.target<kind = cpu, vector_bits = 100>",
-        "#moe.target<kind = cuda, vector_bits = 8192>"}) {
+  for (const char *text : {"#moe.target<kind = cpu, vector_bits = 100>",
+                           "#moe.target<kind = cuda, vector_bits = 8192>"}) {
     test::DiagnosticCollector diagnostics(context);
     EXPECT_FALSE(parseAttribute(text, &context)) << text;
     EXPECT_TRUE(diagnostics.contains("expects vector_bits to be a multiple of "
@@ -190,10 +188,9 @@ TEST_F(TargetAttrTest, WithDefaultsFillsOnlyUnsetParameters) {
   EXPECT_EQ(cpu.getBandwidthGbps(), host.getBandwidthGbps());
   EXPECT_EQ(cpu.getPeakGflops(), host.getPeakGflops());
 
-  TargetAttr gpu =
-      parseTarget("#moe.target<kind = cuda, compute_units = 66, "
-                  "peak_gflops = 400000>")
-          .withDefaults();
+  TargetAttr gpu = parseTarget("#moe.target<kind = cuda, compute_units = 66, "
+                               "peak_gflops = 400000>")
+                       .withDefaults();
   EXPECT_EQ(gpu.getKind(), TargetKind::CUDA);
   EXPECT_EQ(gpu.getComputeUnits(), 66u);
   EXPECT_EQ(gpu.getPeakGflops(), 400000u);
@@ -245,9 +242,9 @@ TEST_F(TargetAttrTest, TargetOfModuleOrHostDefault) {
     }
   )mlir");
   ASSERT_TRUE(withTarget);
-  TargetAttr expected = TargetAttr::get(
-      &context, TargetKind::CUDA, 227 * 1024, 50 * 1024 * 1024, 1024, 66, 3350,
-      989000);
+  TargetAttr expected =
+      TargetAttr::get(&context, TargetKind::CUDA, 227 * 1024, 50 * 1024 * 1024,
+                      1024, 66, 3350, 989000);
   EXPECT_EQ(getTargetOrHostDefault(*withTarget), expected);
   // From an op nested in the module, too.
   auto function = *withTarget->getOps<func::FuncOp>().begin();
@@ -263,9 +260,9 @@ TEST_F(TargetAttrTest, TargetOfModuleOrHostDefault) {
   ASSERT_TRUE(withoutTarget);
   TargetAttr host = TargetAttr::getHostDefault(&context);
   EXPECT_EQ(getTargetOrHostDefault(*withoutTarget), host);
-  EXPECT_EQ(getTargetOrHostDefault(
-                *withoutTarget->getOps<func::FuncOp>().begin()),
-            host);
+  EXPECT_EQ(
+      getTargetOrHostDefault(*withoutTarget->getOps<func::FuncOp>().begin()),
+      host);
 }
 
 TEST_F(TargetAttrTest, ModuleAttributeVerifier) {

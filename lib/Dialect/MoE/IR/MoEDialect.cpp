@@ -90,11 +90,11 @@ bool mlir::moe::isGatedActivation(Activation activation) {
 }
 
 TargetAttr mlir::moe::getTargetOrHostDefault(Operation *op) {
-  ModuleOp module = isa<ModuleOp>(op) ? cast<ModuleOp>(op)
-                                      : op->getParentOfType<ModuleOp>();
+  ModuleOp module =
+      isa<ModuleOp>(op) ? cast<ModuleOp>(op) : op->getParentOfType<ModuleOp>();
   if (module) {
-    if (auto target = module->getAttrOfType<TargetAttr>(
-            MoEDialect::getTargetAttrName()))
+    if (auto target =
+            module->getAttrOfType<TargetAttr>(MoEDialect::getTargetAttrName()))
       return target.withDefaults();
   }
   return TargetAttr::getHostDefault(op->getContext());
@@ -171,10 +171,10 @@ HostCaches readHostCaches() {
 TargetAttr TargetAttr::getHostDefault(MLIRContext *context) {
   static const HostCaches caches = readHostCaches();
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  uint64_t vectorBits = features.lookup("avx512f")  ? 512
-                        : features.lookup("avx2")   ? 256
-                        : features.lookup("sse2")   ? 128
-                                                    : 128;
+  uint64_t vectorBits = features.lookup("avx512f") ? 512
+                        : features.lookup("avx2")  ? 256
+                        : features.lookup("sse2")  ? 128
+                                                   : 128;
   uint64_t cores = std::max(1u, std::thread::hardware_concurrency());
   // Bandwidth and peak are estimates for planning, not measurements (the
   // benchmark harness measures them): ~35 GB/s per core pair of DRAM, and
@@ -214,10 +214,10 @@ TargetAttr TargetAttr::withDefaults() const {
     else
       fastMemoryBytes = sharedCacheBytes;
   }
-  return TargetAttr::get(
-      getContext(), getKind(), fastMemoryBytes, sharedCacheBytes,
-      pick(getVectorBits(), defaults.getVectorBits()),
-      pick(getComputeUnits(), defaults.getComputeUnits()),
-      pick(getBandwidthGbps(), defaults.getBandwidthGbps()),
-      pick(getPeakGflops(), defaults.getPeakGflops()));
+  return TargetAttr::get(getContext(), getKind(), fastMemoryBytes,
+                         sharedCacheBytes,
+                         pick(getVectorBits(), defaults.getVectorBits()),
+                         pick(getComputeUnits(), defaults.getComputeUnits()),
+                         pick(getBandwidthGbps(), defaults.getBandwidthGbps()),
+                         pick(getPeakGflops(), defaults.getPeakGflops()));
 }

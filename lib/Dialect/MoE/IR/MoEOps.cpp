@@ -31,8 +31,7 @@ namespace {
 
 /// Two dimensions agree when either is dynamic or they are equal.
 bool dimsAgree(int64_t lhs, int64_t rhs) {
-  return ShapedType::isDynamic(lhs) || ShapedType::isDynamic(rhs) ||
-         lhs == rhs;
+  return ShapedType::isDynamic(lhs) || ShapedType::isDynamic(rhs) || lhs == rhs;
 }
 
 std::string formatDim(int64_t dim) {
@@ -118,8 +117,8 @@ struct RoutingConfig {
 LogicalResult verifyRouting(Operation *op, Value x, Value routerWeight,
                             Value bias, const RoutingConfig &config) {
   if (failed(verifyRank(op, x, "x", 2, "a T x D matrix")) ||
-      failed(verifyRank(op, routerWeight, "router_weight",
-                        2, "an E x D matrix")))
+      failed(
+          verifyRank(op, routerWeight, "router_weight", 2, "an E x D matrix")))
     return failure();
   int64_t modelDim = shapeOf(x)[1];
   int64_t numExperts = shapeOf(routerWeight)[0];
@@ -127,8 +126,7 @@ LogicalResult verifyRouting(Operation *op, Value x, Value routerWeight,
                              "router_weight dim 1", modelDim, "x dim 1")))
     return failure();
   if (config.topK < 1)
-    return op->emitOpError() << "expects top_k >= 1, but found "
-                             << config.topK;
+    return op->emitOpError() << "expects top_k >= 1, but found " << config.topK;
   if (!ShapedType::isDynamic(numExperts) && config.topK > numExperts)
     return op->emitOpError() << "expects top_k (" << config.topK
                              << ") <= num_experts (" << numExperts << ")";
@@ -139,15 +137,15 @@ LogicalResult verifyRouting(Operation *op, Value x, Value routerWeight,
       return failure();
   }
   if (!std::isfinite(config.scale) || config.scale <= 0.0f)
-    return op->emitOpError() << "expects a finite scale > 0, but found "
-                             << config.scale;
+    return op->emitOpError()
+           << "expects a finite scale > 0, but found " << config.scale;
   if (config.numGroups < 1)
-    return op->emitOpError() << "expects n_group >= 1, but found "
-                             << config.numGroups;
+    return op->emitOpError()
+           << "expects n_group >= 1, but found " << config.numGroups;
   if (config.topkGroups < 1 || config.topkGroups > config.numGroups)
-    return op->emitOpError() << "expects 1 <= topk_group <= n_group ("
-                             << config.numGroups << "), but found "
-                             << config.topkGroups;
+    return op->emitOpError()
+           << "expects 1 <= topk_group <= n_group (" << config.numGroups
+           << "), but found " << config.topkGroups;
   if (config.numGroups > 1 && !ShapedType::isDynamic(numExperts)) {
     if (numExperts % config.numGroups != 0)
       return op->emitOpError()
@@ -155,10 +153,9 @@ LogicalResult verifyRouting(Operation *op, Value x, Value routerWeight,
              << ") to be divisible by n_group (" << config.numGroups << ")";
     int64_t groupSize = numExperts / config.numGroups;
     if (config.groupScore == GroupScore::Top2Sum && groupSize < 2)
-      return op->emitOpError()
-             << "expects groups of at least 2 experts for "
-                "group_score(top2_sum), but found groups of "
-             << groupSize;
+      return op->emitOpError() << "expects groups of at least 2 experts for "
+                                  "group_score(top2_sum), but found groups of "
+                               << groupSize;
     if (config.topK > config.topkGroups * groupSize)
       return op->emitOpError()
              << "expects top_k (" << config.topK
@@ -186,8 +183,7 @@ LogicalResult verifyExpertWeights(Operation *op, Value gateProj, Value upProj,
                                 "non-gated activation "
                              << stringifyActivation(activation);
   if (failed(verifyRank(op, upProj, "up_proj", 3, "an E x F x D tensor")) ||
-      failed(
-          verifyRank(op, downProj, "down_proj", 3, "an E x D x F tensor")))
+      failed(verifyRank(op, downProj, "down_proj", 3, "an E x D x F tensor")))
     return failure();
   ArrayRef<int64_t> up = shapeOf(upProj);
   if (!ShapedType::isDynamic(up[0]) && up[0] < 1)
@@ -195,16 +191,16 @@ LogicalResult verifyExpertWeights(Operation *op, Value gateProj, Value upProj,
            << "expects at least one expert (up_proj dim 0 >= 1), but found "
            << up[0];
   if (gateProj) {
-    if (failed(verifyRank(op, gateProj, "gate_proj", 3,
-                          "an E x F x D tensor")) ||
-        failed(verifyShape(op, gateProj, "gate_proj (the shape of up_proj)",
-                           up)))
+    if (failed(
+            verifyRank(op, gateProj, "gate_proj", 3, "an E x F x D tensor")) ||
+        failed(
+            verifyShape(op, gateProj, "gate_proj (the shape of up_proj)", up)))
       return failure();
   }
   if (failed(verifyDimsAgree(op, up[0], "up_proj dim 0 (experts)", numExperts,
                              numExpertsSource)) ||
-      failed(verifyDimsAgree(op, up[2], "up_proj dim 2 (model width)",
-                             modelDim, "the model width")) ||
+      failed(verifyDimsAgree(op, up[2], "up_proj dim 2 (model width)", modelDim,
+                             "the model width")) ||
       failed(verifyShape(op, downProj, "down_proj", {up[0], up[2], up[1]})))
     return failure();
   if (elementTypeOf(downProj) != elementTypeOf(upProj) ||
@@ -240,8 +236,7 @@ LogicalResult verifyDispatchConfig(Operation *op,
     if (config.dropPolicy != DropPolicy::Position)
       return op->emitOpError() << "expects no drop_policy in mode(dropless), "
                                   "but found drop_policy("
-                               << stringifyDropPolicy(config.dropPolicy)
-                               << ")";
+                               << stringifyDropPolicy(config.dropPolicy) << ")";
     return success();
   }
   if (!config.capacityFactor)
@@ -251,8 +246,8 @@ LogicalResult verifyDispatchConfig(Operation *op,
            << "expects a finite capacity_factor > 0, but found "
            << *config.capacityFactor;
   if (config.minCapacity < 0)
-    return op->emitOpError() << "expects min_capacity >= 0, but found "
-                             << config.minCapacity;
+    return op->emitOpError()
+           << "expects min_capacity >= 0, but found " << config.minCapacity;
   return success();
 }
 
@@ -295,8 +290,8 @@ static ParseResult parseEnumKeyword(OpAsmParser &parser, EnumAttrT &attr) {
     return failure();
   std::optional<EnumT> value = symbolizeEnum<EnumT>(keyword);
   if (!value)
-    return parser.emitError(loc) << "unknown " << EnumAttrT::getMnemonic()
-                                 << " '" << keyword << "'";
+    return parser.emitError(loc)
+           << "unknown " << EnumAttrT::getMnemonic() << " '" << keyword << "'";
   attr = EnumAttrT::get(parser.getContext(), *value);
   return success();
 }
@@ -312,7 +307,8 @@ void TopKOp::build(OpBuilder &builder, OperationState &state, Value input,
   shape.back() = k;
   if (!indexElementType)
     indexElementType = builder.getI32Type();
-  build(builder, state, RankedTensorType::get(shape, inputType.getElementType()),
+  build(builder, state,
+        RankedTensorType::get(shape, inputType.getElementType()),
         RankedTensorType::get(shape, indexElementType), input,
         builder.getI64IntegerAttr(k));
 }
@@ -363,14 +359,11 @@ void RouteOp::build(OpBuilder &builder, OperationState &state, Value x,
 }
 
 LogicalResult RouteOp::verify() {
-  RoutingConfig config{getTopKAttr().getInt(),
-                       getScore(),
-                       getScale().convertToFloat(),
-                       getNGroupAttr().getInt(),
-                       getTopkGroupAttr().getInt(),
-                       getGroupScore()};
-  if (failed(verifyRouting(*this, getX(), getRouterWeight(), getBias(),
-                           config)))
+  RoutingConfig config{getTopKAttr().getInt(),      getScore(),
+                       getScale().convertToFloat(), getNGroupAttr().getInt(),
+                       getTopkGroupAttr().getInt(), getGroupScore()};
+  if (failed(
+          verifyRouting(*this, getX(), getRouterWeight(), getBias(), config)))
     return failure();
   int64_t numTokens = shapeOf(getX())[0];
   int64_t numExperts = shapeOf(getRouterWeight())[0];
@@ -394,8 +387,8 @@ void DispatchOp::build(OpBuilder &builder, OperationState &state, Value x,
   int64_t numTokens = shapeOf(x)[0];
   int64_t topK = shapeOf(indices)[1];
   Type i32 = builder.getI32Type();
-  Type rowsType = RankedTensorType::get({mulDims(numTokens, topK), shapeOf(x)[1]},
-                                        elementTypeOf(x));
+  Type rowsType = RankedTensorType::get(
+      {mulDims(numTokens, topK), shapeOf(x)[1]}, elementTypeOf(x));
   Type offsetsType = RankedTensorType::get({numExperts + 1}, i32);
   Type rowOfType = RankedTensorType::get({numTokens, topK}, i32);
   build(builder, state, rowsType, offsetsType, rowOfType, x, indices,
@@ -409,8 +402,8 @@ void DispatchOp::build(OpBuilder &builder, OperationState &state, Value x,
                        DropPolicy dropPolicy) {
   int64_t numTokens = shapeOf(x)[0];
   int64_t topK = shapeOf(indices)[1];
-  int64_t capacity = computeCapacity(numTokens, topK, numExperts,
-                                     capacityFactor, minCapacity);
+  int64_t capacity =
+      computeCapacity(numTokens, topK, numExperts, capacityFactor, minCapacity);
   Type i32 = builder.getI32Type();
   Type rowsType = RankedTensorType::get({numExperts, capacity, shapeOf(x)[1]},
                                         elementTypeOf(x));
@@ -426,16 +419,14 @@ int64_t DispatchOp::getCapacityFor(int64_t numTokens) {
   std::optional<llvm::APFloat> factor = getCapacityFactor();
   if (!factor)
     return ShapedType::kDynamic;
-  return computeCapacity(numTokens, shapeOf(getIndices())[1],
-                         getNumExpertsAttr().getInt(),
-                         factor->convertToDouble(),
-                         getMinCapacityAttr().getInt());
+  return computeCapacity(
+      numTokens, shapeOf(getIndices())[1], getNumExpertsAttr().getInt(),
+      factor->convertToDouble(), getMinCapacityAttr().getInt());
 }
 
 LogicalResult DispatchOp::verify() {
   if (failed(verifyRank(*this, getX(), "x", 2, "a T x D matrix")) ||
-      failed(verifyRank(*this, getIndices(), "indices", 2,
-                        "a T x K matrix")))
+      failed(verifyRank(*this, getIndices(), "indices", 2, "a T x K matrix")))
     return failure();
   int64_t numTokens = shapeOf(getX())[0];
   int64_t modelDim = shapeOf(getX())[1];
@@ -484,8 +475,8 @@ LogicalResult DispatchOp::verify() {
       return failure();
     return success();
   }
-  int64_t capacity = computeCapacity(numTokens, topK, numExperts, *factor,
-                                     config.minCapacity);
+  int64_t capacity =
+      computeCapacity(numTokens, topK, numExperts, *factor, config.minCapacity);
   if (failed(verifyShape(*this, getRows(), "rows",
                          {numExperts, capacity, modelDim})) ||
       failed(verifyShape(*this, getSegments(), "segments (the E counts)",
@@ -514,9 +505,8 @@ LogicalResult ExpertsOp::verify() {
   if (failed(verifyRank(*this, getSegments(), "segments", 1,
                         "a vector of offsets or counts")))
     return failure();
-  int64_t numExperts = shapeOf(getUpProj()).empty()
-                           ? ShapedType::kDynamic
-                           : shapeOf(getUpProj())[0];
+  int64_t numExperts = shapeOf(getUpProj()).empty() ? ShapedType::kDynamic
+                                                    : shapeOf(getUpProj())[0];
   bool capacity = isCapacityLayout();
   int64_t segmentsExperts = shapeOf(getSegments())[0];
   if (!capacity && !ShapedType::isDynamic(segmentsExperts))
@@ -532,10 +522,9 @@ LogicalResult ExpertsOp::verify() {
           capacity ? "the number of counts in segments"
                    : "the number of offsets in segments minus 1")))
     return failure();
-  if (capacity &&
-      failed(verifyDimsAgree(*this, rowsType.getDimSize(0),
-                             "rows dim 0 (experts)", numExperts,
-                             "up_proj dim 0 (experts)")))
+  if (capacity && failed(verifyDimsAgree(*this, rowsType.getDimSize(0),
+                                         "rows dim 0 (experts)", numExperts,
+                                         "up_proj dim 0 (experts)")))
     return failure();
   if (getResult().getType().getElementType() != rowsType.getElementType())
     return emitOpError() << "expects a result of the element type of rows ("
@@ -579,14 +568,11 @@ LogicalResult CombineOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult LayerOp::verify() {
-  RoutingConfig routing{getTopKAttr().getInt(),
-                        getScore(),
-                        getScale().convertToFloat(),
-                        getNGroupAttr().getInt(),
-                        getTopkGroupAttr().getInt(),
-                        getGroupScore()};
-  if (failed(verifyRouting(*this, getX(), getRouterWeight(), getBias(),
-                           routing)))
+  RoutingConfig routing{getTopKAttr().getInt(),      getScore(),
+                        getScale().convertToFloat(), getNGroupAttr().getInt(),
+                        getTopkGroupAttr().getInt(), getGroupScore()};
+  if (failed(
+          verifyRouting(*this, getX(), getRouterWeight(), getBias(), routing)))
     return failure();
   int64_t modelDim = shapeOf(getX())[1];
   int64_t numExperts = shapeOf(getRouterWeight())[0];
@@ -633,12 +619,11 @@ LogicalResult LayerOp::verify() {
                                "shared_up_proj dim 1", modelDim, "x dim 1")))
       return failure();
     int64_t sharedWidth = shapeOf(sharedUp)[0];
-    if ((sharedGate && (failed(verifyRank(*this, sharedGate,
-                                          "shared_gate_proj", 2,
-                                          "an F_s x D matrix")) ||
-                        failed(verifyShape(*this, sharedGate,
-                                           "shared_gate_proj",
-                                           shapeOf(sharedUp))))) ||
+    if ((sharedGate &&
+         (failed(verifyRank(*this, sharedGate, "shared_gate_proj", 2,
+                            "an F_s x D matrix")) ||
+          failed(verifyShape(*this, sharedGate, "shared_gate_proj",
+                             shapeOf(sharedUp))))) ||
         failed(verifyRank(*this, sharedDown, "shared_down_proj", 2,
                           "a D x F_s matrix")) ||
         failed(verifyShape(*this, sharedDown, "shared_down_proj",
@@ -647,8 +632,7 @@ LogicalResult LayerOp::verify() {
     if (Value gate = getSharedExpertGate()) {
       if (failed(verifyRank(*this, gate, "shared_expert_gate", 2,
                             "a 1 x D matrix")) ||
-          failed(verifyShape(*this, gate, "shared_expert_gate",
-                             {1, modelDim})))
+          failed(verifyShape(*this, gate, "shared_expert_gate", {1, modelDim})))
         return failure();
     }
   }
@@ -703,8 +687,7 @@ ParseResult RepeatOp::parse(OpAsmParser &parser, OperationState &result) {
       return parser.emitError(keywordLoc)
              << "expected schedule auto, unroll or resident, but found '"
              << keyword << "'";
-    props.schedule =
-        RepeatScheduleAttr::get(builder.getContext(), *schedule);
+    props.schedule = RepeatScheduleAttr::get(builder.getContext(), *schedule);
   }
 
   SmallVector<OpAsmParser::Argument> regionArgs;
@@ -738,11 +721,11 @@ void RepeatOp::print(OpAsmPrinter &printer) {
   if (getSchedule() != RepeatSchedule::Auto)
     printer << " schedule(" << stringifyRepeatSchedule(getSchedule()) << ")";
   printer << " iter_args(";
-  llvm::interleaveComma(
-      llvm::zip_equal(getRegionIterArgs(), getInits()), printer,
-      [&](auto pair) {
-        printer << std::get<0>(pair) << " = " << std::get<1>(pair);
-      });
+  llvm::interleaveComma(llvm::zip_equal(getRegionIterArgs(), getInits()),
+                        printer, [&](auto pair) {
+                          printer << std::get<0>(pair) << " = "
+                                  << std::get<1>(pair);
+                        });
   printer << ") : ";
   llvm::interleaveComma(getInits().getTypes(), printer);
   printer.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
@@ -777,14 +760,12 @@ LogicalResult RepeatOp::verifyRegions() {
     return emitOpError() << "expects the body to take " << getInits().size()
                          << " block arguments (one per iter_arg), but found "
                          << body.getNumArguments();
-  for (auto [index, pair] :
-       llvm::enumerate(llvm::zip_equal(body.getArgumentTypes(),
-                                       getInits().getTypes()))) {
+  for (auto [index, pair] : llvm::enumerate(
+           llvm::zip_equal(body.getArgumentTypes(), getInits().getTypes()))) {
     auto [argType, initType] = pair;
     if (argType != initType)
-      return emitOpError() << "expects body argument #" << index
-                           << " of type " << initType << ", but found "
-                           << argType;
+      return emitOpError() << "expects body argument #" << index << " of type "
+                           << initType << ", but found " << argType;
   }
   auto yield = dyn_cast<YieldOp>(body.getTerminator());
   if (!yield)
@@ -794,14 +775,13 @@ LogicalResult RepeatOp::verifyRegions() {
            << "expects " << getInits().size()
            << " yielded values (one per iter_arg), but found "
            << yield.getValues().size();
-  for (auto [index, pair] : llvm::enumerate(
-           llvm::zip_equal(yield.getValues().getTypes(),
-                           getInits().getTypes()))) {
+  for (auto [index, pair] : llvm::enumerate(llvm::zip_equal(
+           yield.getValues().getTypes(), getInits().getTypes()))) {
     auto [yieldType, initType] = pair;
     if (yieldType != initType)
-      return yield.emitOpError() << "expects yielded value #" << index
-                                 << " of type " << initType << ", but found "
-                                 << yieldType;
+      return yield.emitOpError()
+             << "expects yielded value #" << index << " of type " << initType
+             << ", but found " << yieldType;
   }
   return success();
 }
@@ -878,13 +858,12 @@ LogicalResult PeerOp::verify() {
 
   if (failed(verifyRank(*this, getDownEmbed(), "down_embed", 2,
                         "an N x D matrix")) ||
-      failed(verifyRank(*this, getUpEmbed(), "up_embed", 2,
-                        "an N x D matrix")))
+      failed(verifyRank(*this, getUpEmbed(), "up_embed", 2, "an N x D matrix")))
     return failure();
   int64_t numExperts = shapeOf(getDownEmbed())[0];
   if (!ShapedType::isDynamic(numExperts)) {
-    auto root = static_cast<int64_t>(std::llround(
-        std::sqrt(static_cast<double>(numExperts))));
+    auto root = static_cast<int64_t>(
+        std::llround(std::sqrt(static_cast<double>(numExperts))));
     if (root * root != numExperts)
       return emitOpError() << "expects a perfect square number of experts "
                               "N = n * n, but found "
@@ -896,8 +875,9 @@ LogicalResult PeerOp::verify() {
   }
   if (failed(verifyDimsAgree(*this, shapeOf(getDownEmbed())[1],
                              "down_embed dim 1", modelDim, "x dim 1")) ||
-      failed(verifyShape(*this, getUpEmbed(), "up_embed (the shape of "
-                                              "down_embed)",
+      failed(verifyShape(*this, getUpEmbed(),
+                         "up_embed (the shape of "
+                         "down_embed)",
                          shapeOf(getDownEmbed()))))
     return failure();
   if (getResult().getType().getElementType() != elementTypeOf(getX()))

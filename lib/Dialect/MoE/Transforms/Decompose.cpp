@@ -72,8 +72,8 @@ SmallVector<OpFoldResult> rowSizes(OpBuilder &builder, Location loc, Value x,
 Value zeroAccumulator(OpBuilder &builder, Location loc, Value x,
                       int64_t columns) {
   Type f32 = builder.getF32Type();
-  Value empty = tensor::EmptyOp::create(builder, loc,
-                                        rowSizes(builder, loc, x, columns), f32);
+  Value empty = tensor::EmptyOp::create(
+      builder, loc, rowSizes(builder, loc, x, columns), f32);
   Value zero = arith::ConstantOp::create(builder, loc, f32,
                                          builder.getF32FloatAttr(0.0f));
   return linalg::FillOp::create(builder, loc, zero, empty).getResult(0);
@@ -84,19 +84,17 @@ Value zeroAccumulator(OpBuilder &builder, Location loc, Value x,
 Value linearF32(OpBuilder &builder, Location loc, Value lhs, Value rhs) {
   int64_t outFeatures = cast<ShapedType>(rhs.getType()).getDimSize(0);
   Value accumulator = zeroAccumulator(builder, loc, lhs, outFeatures);
-  return linalg::MatmulTransposeBOp::create(builder, loc,
-                                            TypeRange{accumulator.getType()},
-                                            ValueRange{lhs, rhs},
-                                            ValueRange{accumulator})
+  return linalg::MatmulTransposeBOp::create(
+             builder, loc, TypeRange{accumulator.getType()},
+             ValueRange{lhs, rhs}, ValueRange{accumulator})
       .getResult(0);
 }
 
 /// An elementwise linalg.generic over T x N tensors of the given inputs
 /// (identity maps, or `(t, n) -> (t, 0)` for N = 1 broadcast inputs).
-Value elementwise(
-    OpBuilder &builder, Location loc, ValueRange inputs, Type resultElement,
-    Value shapeSource,
-    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+Value elementwise(OpBuilder &builder, Location loc, ValueRange inputs,
+                  Type resultElement, Value shapeSource,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
   auto shapeType = cast<ShapedType>(shapeSource.getType());
   int64_t columns = shapeType.getDimSize(1);
   Value init = tensor::EmptyOp::create(
@@ -109,8 +107,8 @@ Value elementwise(
       context);
   SmallVector<AffineMap> maps;
   for (Value input : inputs) {
-    bool isColumn = cast<ShapedType>(input.getType()).getDimSize(1) == 1 &&
-                    columns != 1;
+    bool isColumn =
+        cast<ShapedType>(input.getType()).getDimSize(1) == 1 && columns != 1;
     maps.push_back(isColumn ? broadcastColumn : identity);
   }
   maps.push_back(identity);
@@ -145,13 +143,12 @@ Value buildSharedExperts(OpBuilder &builder, Location loc, LayerOp layer) {
   Value hidden;
   if (isGatedActivation(activation)) {
     Value gate = linearF32(builder, loc, x, layer.getSharedGateProj());
-    hidden = elementwise(builder, loc, {gate, up}, f32, up,
-                         [&](OpBuilder &b, Location l, ValueRange args) {
-                           Value act = buildActivation(b, l, activation,
-                                                       args[0]);
-                           return arith::MulFOp::create(b, l, act, args[1])
-                               .getResult();
-                         });
+    hidden = elementwise(
+        builder, loc, {gate, up}, f32, up,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value act = buildActivation(b, l, activation, args[0]);
+          return arith::MulFOp::create(b, l, act, args[1]).getResult();
+        });
   } else {
     hidden = elementwise(builder, loc, {up}, f32, up,
                          [&](OpBuilder &b, Location l, ValueRange args) {
@@ -221,9 +218,9 @@ FailureOr<DecomposedLayer> mlir::moe::decomposeLayer(RewriterBase &rewriter,
   rewriter.setInsertionPoint(layer);
 
   DecomposedLayer parts;
-  auto route = RouteOp::create(rewriter, loc, layer.getX(),
-                               layer.getRouterWeight(), layer.getBias(),
-                               layer.getTopKAttr().getInt());
+  auto route =
+      RouteOp::create(rewriter, loc, layer.getX(), layer.getRouterWeight(),
+                      layer.getBias(), layer.getTopKAttr().getInt());
   route.setScore(layer.getScore());
   route.setNormalize(layer.getNormalize());
   route.setScaleAttr(layer.getScaleAttr());
@@ -246,10 +243,10 @@ FailureOr<DecomposedLayer> mlir::moe::decomposeLayer(RewriterBase &rewriter,
   }
   parts.dispatch = dispatch;
 
-  auto experts = ExpertsOp::create(
-      rewriter, loc, dispatch.getRows(), dispatch.getSegments(),
-      layer.getGateProj(), layer.getUpProj(), layer.getDownProj(),
-      layer.getActivation());
+  auto experts = ExpertsOp::create(rewriter, loc, dispatch.getRows(),
+                                   dispatch.getSegments(), layer.getGateProj(),
+                                   layer.getUpProj(), layer.getDownProj(),
+                                   layer.getActivation());
   parts.experts = experts;
 
   auto combine = CombineOp::create(rewriter, loc, experts.getResult(),
@@ -260,11 +257,10 @@ FailureOr<DecomposedLayer> mlir::moe::decomposeLayer(RewriterBase &rewriter,
   if (layer.hasSharedExperts()) {
     Value shared = buildSharedExperts(rewriter, loc, layer);
     Type resultElement = getElementTypeOrSelf(result.getType());
-    result = elementwise(rewriter, loc, {result, shared}, resultElement,
-                         result,
+    result = elementwise(rewriter, loc, {result, shared}, resultElement, result,
                          [&](OpBuilder &b, Location l, ValueRange args) {
-                           Value routed = convertFloat(b, l, args[0],
-                                                       b.getF32Type());
+                           Value routed =
+                               convertFloat(b, l, args[0], b.getF32Type());
                            Value sum =
                                arith::AddFOp::create(b, l, routed, args[1]);
                            return convertFloat(b, l, sum, resultElement);

@@ -22,9 +22,8 @@ using namespace mlir::moe;
 
 LogicalResult mlir::moe::decomposeAggregateOps(Operation *root) {
   SmallVector<linalg::AggregatedOpInterface> aggregates;
-  root->walk([&](linalg::AggregatedOpInterface op) {
-    aggregates.push_back(op);
-  });
+  root->walk(
+      [&](linalg::AggregatedOpInterface op) { aggregates.push_back(op); });
   IRRewriter rewriter(root->getContext());
   for (linalg::AggregatedOpInterface op : aggregates) {
     rewriter.setInsertionPoint(op);

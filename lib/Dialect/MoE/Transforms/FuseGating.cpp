@@ -91,9 +91,9 @@ struct FuseSoftmaxThenTopK : OpRewritePattern<TopKOp> {
       return rewriter.notifyMatchFailure(topk, "no router matmul");
     if (!topk.getValues().getType().getElementType().isF32())
       return failure();
-    auto route = RouteOp::create(rewriter, topk.getLoc(), matmul->x,
-                                 matmul->router, /*bias=*/Value(),
-                                 topk.getKAttr().getInt());
+    auto route =
+        RouteOp::create(rewriter, topk.getLoc(), matmul->x, matmul->router,
+                        /*bias=*/Value(), topk.getKAttr().getInt());
     route.setScore(ScoreFunction::Softmax);
     Value weights = route.getWeights();
     if (weights.getType() != topk.getValues().getType())
@@ -128,15 +128,15 @@ struct FuseTopKThenSoftmax : OpRewritePattern<TopKOp> {
                                                "dimension");
     // At the top-k, so the route dominates every use of the indices.
     rewriter.setInsertionPoint(topk);
-    auto route = RouteOp::create(rewriter, topk.getLoc(), matmul->x,
-                                 matmul->router, /*bias=*/Value(),
-                                 topk.getKAttr().getInt());
+    auto route =
+        RouteOp::create(rewriter, topk.getLoc(), matmul->x, matmul->router,
+                        /*bias=*/Value(), topk.getKAttr().getInt());
     route.setScore(ScoreFunction::SoftmaxTopk);
     Value weights = route.getWeights();
     Type softmaxType = softmax->getResult(0).getType();
     if (weights.getType() != softmaxType)
-      weights = tensor::CastOp::create(rewriter, topk.getLoc(), softmaxType,
-                                       weights);
+      weights =
+          tensor::CastOp::create(rewriter, topk.getLoc(), softmaxType, weights);
     Value indices = castIndices(rewriter, topk.getLoc(), route.getIndices(),
                                 topk.getIndices().getType());
     rewriter.replaceOp(softmax, weights);
@@ -189,8 +189,7 @@ struct FuseRouteNormalization : OpRewritePattern<RouteOp> {
                                                   "use");
     }
     if (!reduce || !divide ||
-        std::distance(weights.getUses().begin(), weights.getUses().end()) !=
-            2)
+        std::distance(weights.getUses().begin(), weights.getUses().end()) != 2)
       return rewriter.notifyMatchFailure(route, "no sum and divide");
     // sum[t] = Σ_k weights[t, k], from a zero-filled accumulator.
     if (reduce.getNumDpsInputs() != 1 || reduce.getDimensions().size() != 1 ||
@@ -208,8 +207,7 @@ struct FuseRouteNormalization : OpRewritePattern<RouteOp> {
     AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);
     AffineMap perToken =
         AffineMap::get(2, 0, {getAffineDimExpr(0, context)}, context);
-    if (divide.getNumDpsInputs() != 2 ||
-        divide.getDpsInputs()[0] != weights ||
+    if (divide.getNumDpsInputs() != 2 || divide.getDpsInputs()[0] != weights ||
         divide.getDpsInputs()[1] != sum ||
         divide.getIndexingMapsArray() !=
             SmallVector<AffineMap>{identity, perToken, identity} ||
@@ -219,9 +217,9 @@ struct FuseRouteNormalization : OpRewritePattern<RouteOp> {
     rewriter.modifyOpInPlace(route, [&] { route.setNormalize(true); });
     Value replacement = weights;
     if (replacement.getType() != divide->getResult(0).getType())
-      replacement = tensor::CastOp::create(rewriter, divide.getLoc(),
-                                           divide->getResult(0).getType(),
-                                           replacement);
+      replacement =
+          tensor::CastOp::create(rewriter, divide.getLoc(),
+                                 divide->getResult(0).getType(), replacement);
     rewriter.replaceOp(divide, replacement);
     rewriter.eraseOp(reduce);
     return success();
@@ -241,6 +239,7 @@ struct MoEFuseGatingPass
 } // namespace
 
 void mlir::moe::populateMoEFuseGatingPatterns(RewritePatternSet &patterns) {
-  patterns.add<FuseSoftmaxThenTopK, FuseTopKThenSoftmax,
-               FuseRouteNormalization>(patterns.getContext());
+  patterns
+      .add<FuseSoftmaxThenTopK, FuseTopKThenSoftmax, FuseRouteNormalization>(
+          patterns.getContext());
 }

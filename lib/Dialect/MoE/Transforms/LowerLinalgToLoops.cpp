@@ -47,8 +47,9 @@ LogicalResult mlir::moe::lowerLinalgToLoops(Operation *root) {
   for (linalg::LinalgOp op : linalgOps) {
     rewriter.setInsertionPoint(op);
     FailureOr<linalg::LinalgLoops> loops =
-        isInsideParallelLoop(op) ? linalg::linalgOpToLoops(rewriter, op)
-                                 : linalg::linalgOpToParallelLoops(rewriter, op);
+        isInsideParallelLoop(op)
+            ? linalg::linalgOpToLoops(rewriter, op)
+            : linalg::linalgOpToParallelLoops(rewriter, op);
     if (failed(loops))
       return op->emitError() << "could not be lowered to loops";
     rewriter.eraseOp(op);

@@ -51,22 +51,19 @@ void printRow(raw_ostream &os, StringRef name, double stored, double active,
 void printModel(raw_ostream &os, const ModelParameters &model,
                 TargetAttr target, bool perLayer) {
   os << "moe-param-report: @" << model.functionName << "\n";
-  os << llvm::formatv("  {0,-34} {1,10} {2,10} {3,9} {4,11} {5,11}\n",
-                      "layer", "stored", "active", "density", "GFLOP/tok",
-                      "MB/tok");
+  os << llvm::formatv("  {0,-34} {1,10} {2,10} {3,9} {4,11} {5,11}\n", "layer",
+                      "stored", "active", "density", "GFLOP/tok", "MB/tok");
   if (perLayer) {
     for (const LayerParameters &layer : model.layers)
       printRow(os, describeLayer(layer), layer.storedParameters,
                layer.activeParameters, layer.density(), layer.flopsPerToken,
                layer.weightBytesPerToken,
-               layer.isRepeatSummary ? "(body summary)"
-               : layer.fractionUnknown
-                   ? "(top-k not visible: counted dense)"
-                   : "");
+               layer.isRepeatSummary   ? "(body summary)"
+               : layer.fractionUnknown ? "(top-k not visible: counted dense)"
+                                       : "");
   }
   printRow(os, "total", model.storedParameters, model.activeParameters,
-           model.density(), model.flopsPerToken, model.weightBytesPerToken,
-           "");
+           model.density(), model.flopsPerToken, model.weightBytesPerToken, "");
   TargetAttr resolved = target.withDefaults();
   double seconds = model.rooflineSecondsPerToken(resolved);
   os << llvm::formatv("  roofline at T=1 on {0} ({1} GB/s, {2} GFLOP/s): "

@@ -60,8 +60,8 @@ static bool isTensor(Type type) { return isa<TensorType>(type); }
 /// Why `op` breaks the promise of `stage`, or an empty string if it keeps it.
 static std::string findViolation(Operation *op, LoweringStage stage) {
   Dialect *dialect = op->getDialect();
-  StringRef dialectName = dialect ? dialect->getNamespace()
-                                  : op->getName().getDialectNamespace();
+  StringRef dialectName =
+      dialect ? dialect->getNamespace() : op->getName().getDialectNamespace();
   if (stage == LoweringStage::LLVM) {
     if (isa<ModuleOp>(op) ||
         dialectName == LLVM::LLVMDialect::getDialectNamespace() ||

@@ -15,7 +15,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -31,6 +33,21 @@ using namespace mlir::moe;
 
 /// The prefix of the C wrappers that convert-func-to-llvm emits.
 static constexpr llvm::StringLiteral kCInterfacePrefix = "_mlir_ciface_";
+
+llvm::Error mlir::moe::loadModelFile(llvm::StringRef path, MLIRContext &context,
+                                     ModelFile &file) {
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> buffer = openInputFile(path, &error);
+  if (!buffer)
+    return llvm::createStringError(error);
+  file.sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  file.diagnostics =
+      std::make_unique<SourceMgrDiagnosticHandler>(file.sourceMgr, &context);
+  file.module = parseSourceFile<ModuleOp>(file.sourceMgr, &context);
+  if (!file.module)
+    return llvm::createStringError("cannot parse " + path);
+  return llvm::Error::success();
+}
 
 std::string mlir::moe::printType(Type type) {
   std::string text;

@@ -12,18 +12,16 @@
 
 #include "moe/Compiler/AOTCompiler.h"
 #include "moe/InitAll.h"
+#include "moe/Runner/EntryPoint.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/SourceMgr.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -96,16 +94,10 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  std::string error;
-  auto file = openInputFile(inputFile, &error);
-  if (!file)
-    return fail(error);
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return fail("cannot parse " + inputFile);
+  moe::ModelFile model;
+  if (llvm::Error failure = moe::loadModelFile(inputFile, context, model))
+    return fail(llvm::toString(std::move(failure)));
+  OwningOpRef<ModuleOp> &module = model.module;
 
   moe::CompileOptions options;
   options.emit = emit;

@@ -15,8 +15,11 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/SourceMgr.h"
 
 #include <memory>
 #include <string>
@@ -113,6 +116,21 @@ llvm::Error lowerToLLVMDialect(ModuleOp module,
 /// its features (AVX-512 where present); else for the named CPU.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createHostTargetMachine(llvm::StringRef cpu = "");
+
+/// A parsed .mlir model file. Its diagnostic handler stays installed while
+/// the object lives, so that errors of the passes run on the module later
+/// point into the file too.
+struct ModelFile {
+  llvm::SourceMgr sourceMgr;
+  std::unique_ptr<SourceMgrDiagnosticHandler> diagnostics;
+  OwningOpRef<ModuleOp> module;
+};
+
+/// Reads and parses `path` ("-" for stdin) into `file`. Parse errors are
+/// reported through the file's diagnostic handler; the returned error says
+/// which file could not be read or parsed.
+llvm::Error loadModelFile(llvm::StringRef path, MLIRContext &context,
+                          ModelFile &file);
 
 /// `type` as it prints in IR (`tensor<?x64xf32>`), for messages.
 std::string printType(Type type);

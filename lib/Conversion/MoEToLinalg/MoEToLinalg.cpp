@@ -164,6 +164,36 @@ void replaceWithCasts(PatternRewriter &rewriter, LocBuilder &b, Operation *op,
   rewriter.replaceOp(op, replacements);
 }
 
+/// accumulator += scale * row, in place, for an f32 accumulator and a row of
+/// any float type (a weighted expert row in combine and PEER).
+Value accumulateScaledRow(LocBuilder &b, Value accumulator, Value scale,
+                          Value row) {
+  return updateElements(
+      b, accumulator, {row}, [&](LocBuilder &e, Value current, ValueRange in) {
+        Value product = arith::MulFOp::create(
+            e, scale, convertFloat(e, in[0], e.getF32Type()));
+        return arith::AddFOp::create(e, current, product).getResult();
+      });
+}
+
+/// A T x D tensor of `elementType` whose row t is `computeRow(t)` (an f32
+/// [D] accumulator) converted: an scf.forall over tokens, each inserting
+/// its own row.
+Value buildTokenRows(LocBuilder &b, OpFoldResult tokens, OpFoldResult model,
+                     Type elementType,
+                     function_ref<Value(LocBuilder &, Value)> computeRow) {
+  Value init = emptyTensor(b, {tokens, model}, elementType);
+  return buildForall(
+      b, {tokens}, {init}, [&](LocBuilder &t, ValueRange ivs, ValueRange) {
+        Value token = ivs[0];
+        Value output = tensorFromF32(t, computeRow(t, token), elementType);
+        return SmallVector<ParallelInsert>{{output,
+                                            0,
+                                            {token, t.getIndexAttr(0)},
+                                            {t.getIndexAttr(1), model}}};
+      })[0];
+}
+
 //===----------------------------------------------------------------------===//
 // moe.topk
 //===----------------------------------------------------------------------===//
@@ -764,14 +794,12 @@ struct CombineLowering : OpRewritePattern<CombineOp> {
     OpFoldResult tokens = tensor::getMixedSize(b, b.getLoc(), weights, 0);
     OpFoldResult model = tensor::getMixedSize(b, b.getLoc(), rows, 1);
     Value rowCount = dimSize(b, rows, 0);
-    Value init = emptyTensor(b, {tokens, model}, elementType);
     Value kValue = ShapedType::isDynamic(topK) ? dimSize(b, weights, 1)
                                                : indexConstant(b, topK);
-    SmallVector<Value> results = buildForall(
-        b, {tokens}, {init}, [&](LocBuilder &t, ValueRange ivs, ValueRange) {
-          Value token = ivs[0];
+    Value result = buildTokenRows(
+        b, tokens, model, elementType, [&](LocBuilder &t, Value token) {
           Value accumulator = filledTensor(t, {model}, f32Constant(t, 0.0));
-          accumulator = buildLoop(
+          return buildLoop(
               t, indexConstant(t, 0), kValue, {accumulator},
               [&](LocBuilder &l, Value slot, ValueRange args) {
                 Value row = toIndex(l, extract(l, rowOf, {token, slot}));
@@ -785,25 +813,13 @@ struct CombineLowering : OpRewritePattern<CombineOp> {
                     [&](LocBuilder &then) {
                       Value weight = extract(then, weights, {token, slot});
                       Value expertRow = extractRow(then, rows, {row});
-                      return SmallVector<Value>{updateElements(
-                          then, args[0], {expertRow},
-                          [&](LocBuilder &e, Value current, ValueRange values) {
-                            Value product = arith::MulFOp::create(
-                                e, weight,
-                                convertFloat(e, values[0], e.getF32Type()));
-                            return arith::AddFOp::create(e, current, product)
-                                .getResult();
-                          })};
+                      return SmallVector<Value>{accumulateScaledRow(
+                          then, args[0], weight, expertRow)};
                     },
                     [&](LocBuilder &) { return SmallVector<Value>{args[0]}; });
               })[0];
-          Value output = tensorFromF32(t, accumulator, elementType);
-          return SmallVector<ParallelInsert>{{output,
-                                              0,
-                                              {token, t.getIndexAttr(0)},
-                                              {t.getIndexAttr(1), model}}};
         });
-    replaceWithCasts(rewriter, b, op, results);
+    replaceWithCasts(rewriter, b, op, {result});
     return success();
   }
 };
@@ -858,14 +874,12 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
     Type elementType = cast<RankedTensorType>(x.getType()).getElementType();
     OpFoldResult tokens = tensor::getMixedSize(b, b.getLoc(), x, 0);
     OpFoldResult model = tensor::getMixedSize(b, b.getLoc(), x, 1);
-    Value init = emptyTensor(b, {tokens, model}, elementType);
     Activation activation = op.getActivation();
     PeerScore score = op.getScore();
     Value bias = op.getQueryBias();
 
-    SmallVector<Value> results = buildForall(
-        b, {tokens}, {init}, [&](LocBuilder &t, ValueRange ivs, ValueRange) {
-          Value token = ivs[0];
+    Value result = buildTokenRows(
+        b, tokens, model, elementType, [&](LocBuilder &t, Value token) {
           Value row = extractRow(t, x, {token});
           Value query = matvecF32(t, row, op.getQueryWeight());
           if (bias)
@@ -874,7 +888,7 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
                   return arith::AddFOp::create(e, args[0], args[1]).getResult();
                 });
           Value accumulator = filledTensor(t, {model}, f32Constant(t, 0.0));
-          accumulator = buildLoop(
+          return buildLoop(
               t, indexConstant(t, 0), indexConstant(t, heads), {accumulator},
               [&](LocBuilder &l, Value head, ValueRange args) {
                 Value base =
@@ -954,24 +968,12 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
                           s, s.getLoc(), activation, dotF32(s, down, row));
                       Value coefficient = arith::MulFOp::create(
                           s, extract(s, gates, {j}), activated);
-                      return SmallVector<Value>{updateElements(
-                          s, sargs[0], {up},
-                          [&](LocBuilder &e, Value current, ValueRange values) {
-                            Value product = arith::MulFOp::create(
-                                e, coefficient,
-                                convertFloat(e, values[0], e.getF32Type()));
-                            return arith::AddFOp::create(e, current, product)
-                                .getResult();
-                          })};
+                      return SmallVector<Value>{
+                          accumulateScaledRow(s, sargs[0], coefficient, up)};
                     });
               })[0];
-          Value output = tensorFromF32(t, accumulator, elementType);
-          return SmallVector<ParallelInsert>{{output,
-                                              0,
-                                              {token, t.getIndexAttr(0)},
-                                              {t.getIndexAttr(1), model}}};
         });
-    replaceWithCasts(rewriter, b, op, results);
+    replaceWithCasts(rewriter, b, op, {result});
     return success();
   }
 };

@@ -44,6 +44,10 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Tensor/Transforms/SubsetInsertionOpInterfaceImpl.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Vector/Transforms/SubsetOpInterfaceImpl.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -59,7 +63,8 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
               math::MathDialect, tensor::TensorDialect, linalg::LinalgDialect,
               scf::SCFDialect, affine::AffineDialect,
               bufferization::BufferizationDialect, memref::MemRefDialect,
-              cf::ControlFlowDialect, LLVM::LLVMDialect, omp::OpenMPDialect>();
+              cf::ControlFlowDialect, LLVM::LLVMDialect, omp::OpenMPDialect,
+              vector::VectorDialect, x86vector::X86VectorDialect>();
   // The func inliner interface, so that graphs split into functions can be
   // inlined before the moe passes.
   func::registerAllExtensions(registry);
@@ -71,6 +76,7 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
   linalg::registerBufferizableOpInterfaceExternalModels(registry);
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  vector::registerBufferizableOpInterfaceExternalModels(registry);
   bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
       registry);
   // Subset insertion (tensor.insert_slice, parallel_insert_slice, linalg
@@ -78,6 +84,7 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
   // a slice in place instead of into a copy.
   linalg::registerSubsetOpInterfaceExternalModels(registry);
   tensor::registerSubsetOpInterfaceExternalModels(registry);
+  vector::registerSubsetOpInterfaceExternalModels(registry);
   // Ownership-based deallocation through arith.select and scf regions, and
   // the clones/deallocs it builds for memref.alloc.
   arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
@@ -120,5 +127,6 @@ void mlir::moe::registerAllPasses() {
   registerConvertFuncToLLVMPass();
   registerConvertControlFlowToLLVMPass();
   registerConvertOpenMPToLLVMPass();
+  registerConvertVectorToLLVMPass();
   registerReconcileUnrealizedCastsPass();
 }

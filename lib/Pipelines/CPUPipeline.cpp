@@ -140,13 +140,6 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // index arithmetic, the only view forms the memref lowering handles.
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  // memref -> llvm (malloc/free, descriptors, memcpy or the runtime's
-  // memrefCopy). It runs before scf-to-cf because it also lowers the
-  // memref.alloca_scope that scf-to-openmp wraps each loop body in, whose
-  // region must stay a single block until then.
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  // scf.for/if/while (and the serial scf.parallel) -> cf branches.
-  pm.addPass(createSCFToControlFlowPass());
   // f16/bf16 math ops compute in f32: LLVM and libm have f32/f64 versions.
   pm.addPass(math::createMathExtendToSupportedTypes());
   // exp, log, ceil, ... -> LLVM intrinsics; what has none (erf for the
@@ -154,6 +147,22 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // and from -lm by moe-compile.
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
+  // The expert kernels' vector ops: transfers -> (masked) loads and stores,
+  // fma -> llvm.fma, and the reductions of the dot products as trees
+  // (reassociated), not as 16 sequential adds.
+  {
+    ConvertVectorToLLVMPassOptions vectorOptions;
+    vectorOptions.reassociateFPReductions = true;
+    vectorOptions.x86Vector = true;
+    pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
+  }
+  // memref -> llvm (malloc/free, descriptors, memcpy or the runtime's
+  // memrefCopy). It runs before scf-to-cf because it also lowers the
+  // memref.alloca_scope that scf-to-openmp wraps each loop body in, whose
+  // region must stay a single block until then.
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // scf.for/if/while (and the serial scf.parallel) -> cf branches.
+  pm.addPass(createSCFToControlFlowPass());
   // arith ops without a direct LLVM counterpart (ceildiv, floordiv, the
   // NaN-propagating min/max on some types) -> simpler arith ops.
   pm.addPass(arith::createArithExpandOpsPass());

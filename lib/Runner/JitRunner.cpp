@@ -706,10 +706,35 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
     if (llvm::Error error = checkHeap(*entry, 1))
       return error;
 
+  // A cold run draws new activations before each timed call: the
+  // arguments with a dynamic dimension, else the first one.
+  llvm::SmallVector<unsigned> activations;
+  if (options.cold && options.benchRuns > 0) {
+    for (auto [index, value] : llvm::enumerate(signature->arguments))
+      if (llvm::any_of(value.shape, ShapedType::isDynamic))
+        activations.push_back(index);
+    if (activations.empty() && !arguments.empty())
+      activations.push_back(0);
+  }
+
   // The first call was the warm-up (it also compiled the code lazily and
   // started OpenMP's threads); time the next ones.
   llvm::SmallVector<double> milliseconds;
+  size_t flushedBytes = 0;
   for (unsigned run = 0; run < options.benchRuns; ++run) {
+    if (options.cold) {
+      for (unsigned index : activations) {
+        ElementKind kind = signature->arguments[index].element;
+        PreparedArgument &argument = arguments[index];
+        fillRandom(kind, argument.data.data(),
+                   argument.data.size() / getElementBytes(kind),
+                   options.seed + 1 + run, index);
+      }
+      flushedBytes = moe_flush_caches(options.coldFlushBytes);
+      if (flushedBytes == 0)
+        return llvm::createStringError(
+            "--cold: cannot allocate the cache flush buffer");
+    }
     uint64_t start = moe_now_ns();
     if (llvm::Error error = call.invoke(**engine))
       return error;
@@ -722,6 +747,15 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
       return error;
     os << "leak check: ok (" << 1 + options.benchRuns << " calls, "
        << heapTracker.allocations << " buffers allocated and freed)\n";
+  }
+  if (options.cold && options.benchRuns > 0) {
+    moe_flush_caches_release();
+    os << llvm::formatv("cold: flush_mib={0} refilled=", flushedBytes >> 20);
+    if (activations.empty())
+      os << "none";
+    llvm::interleave(
+        activations, os, [&](unsigned index) { os << "%arg" << index; }, ",");
+    os << "\n";
   }
   if (options.benchRuns > 0) {
     llvm::sort(milliseconds);

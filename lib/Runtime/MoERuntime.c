@@ -1,7 +1,8 @@
 /*===- MoERuntime.c - The moe-mlir runtime library ------------------------===*\
 |*                                                                            *|
-|* Aligned buffers, a monotonic clock, the read-bandwidth probe (OpenMP over  *|
-|* all cores) and memrefCopy. Plain C11 and OpenMP; no MLIR.                  *|
+|* Aligned buffers, a monotonic clock, the read-bandwidth probe and the cache *|
+|* flush (OpenMP over all cores) and memrefCopy. Plain C11 and OpenMP; no     *|
+|* MLIR.                                                                      *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void *moe_aligned_alloc(size_t bytes) {
   /* aligned_alloc wants a multiple of the alignment, and a non-zero size so
@@ -74,6 +76,65 @@ double moe_measure_read_bandwidth_gbps(size_t bytes, int repeats) {
   if (bestSeconds == 0.0)
     return -1.0;
   return (double)(count * sizeof(uint64_t)) / bestSeconds * 1e-9;
+}
+
+size_t moe_last_level_cache_bytes(void) {
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  long bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (bytes > 0)
+    return (size_t)bytes;
+#endif
+#ifdef _SC_LEVEL2_CACHE_SIZE
+  long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 > 0)
+    return (size_t)l2;
+#endif
+  return 0;
+}
+
+/* The flush buffer of moe_flush_caches, kept between calls. */
+static uint64_t *moeFlushBuffer;
+static size_t moeFlushCount;
+
+/* Keeps the compiler from dropping the sums of the flush. */
+static volatile uint64_t moeFlushSink;
+
+size_t moe_flush_caches(size_t bytes) {
+  if (bytes == 0) {
+    size_t minimum = (size_t)256 << 20, maximum = (size_t)2 << 30;
+    bytes = 4 * moe_last_level_cache_bytes();
+    if (bytes < minimum)
+      bytes = minimum;
+    if (bytes > maximum)
+      bytes = maximum;
+  }
+  size_t count = bytes / sizeof(uint64_t);
+  if (count == 0)
+    count = 1;
+  if (count > moeFlushCount) {
+    moe_flush_caches_release();
+    moeFlushBuffer = (uint64_t *)moe_aligned_alloc(count * sizeof(uint64_t));
+    if (!moeFlushBuffer)
+      return 0;
+    moeFlushCount = count;
+    /* Written by the threads that read it, as in the bandwidth probe. */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; ++i)
+      moeFlushBuffer[i] = i;
+  }
+  const uint64_t *buffer = moeFlushBuffer;
+  uint64_t sum = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : sum)
+  for (size_t i = 0; i < count; ++i)
+    sum += buffer[i];
+  moeFlushSink = sum;
+  return count * sizeof(uint64_t);
+}
+
+void moe_flush_caches_release(void) {
+  moe_aligned_free(moeFlushBuffer);
+  moeFlushBuffer = NULL;
+  moeFlushCount = 0;
 }
 
 /* A view of a ranked memref descriptor as MLIR lays it out. */

@@ -4,7 +4,7 @@
 // it is already in the LLVM dialect), JIT-compiles it with
 // mlir::ExecutionEngine at -O3 for the host CPU, calls one entry point with
 // inputs from .npy files or seeded random data, and reports, writes or
-// prints its results; optionally times repeated calls.
+// prints its results; optionally times repeated calls, warm or cold.
 //
 //===----------------------------------------------------------------------===//
 
@@ -39,6 +39,17 @@ struct RunOptions {
   bool printResults = false;
   /// Times this many calls after the first one (0: no timing).
   unsigned benchRuns = 0;
+  /// Times the calls cold, as a layer of a model with many layers runs:
+  /// before each timed call (outside the timed region) the activation
+  /// arguments (those with a dynamic dimension, else the first argument)
+  /// get new random data (seed + 1 + the call's number, so the routing
+  /// changes), and a flush buffer larger than the last-level cache is read
+  /// on all cores (moe_flush_caches), so no weight is still cached from the
+  /// call before.
+  bool cold = false;
+  /// The bytes of the flush buffer of a cold call; 0: the runtime's choice
+  /// (4x the last-level cache, between 256 MiB and 2 GiB).
+  size_t coldFlushBytes = 0;
   /// Fails if buffers the compiled code allocated (malloc'ed) outlive the
   /// calls, which would mean a deallocation is missing.
   bool checkLeaks = false;

@@ -3,9 +3,10 @@
 |* libmoe_runtime.so: what compiled moe models and the moe tools call at run  *|
 |* time. A plain C ABI with no MLIR dependency, so that a C program linking   *|
 |* a model compiled by moe-compile needs nothing else (besides libomp):       *|
-|* 64-byte aligned buffers, a monotonic clock, a memory-bandwidth probe, and  *|
-|* `memrefCopy`, which code lowered by MLIR's memref-to-llvm conversion calls *|
-|* for copies between strided (non-contiguous) buffers.                       *|
+|* 64-byte aligned buffers, a monotonic clock, a memory-bandwidth probe, a    *|
+|* cache flush for cold benchmarks, and `memrefCopy`, which code lowered by   *|
+|* MLIR's memref-to-llvm conversion calls for copies between strided          *|
+|* (non-contiguous) buffers.                                                  *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -56,6 +57,23 @@ MOE_RUNTIME_EXPORT int moe_num_threads(void);
  *  Returns a negative number when the buffer cannot be allocated. */
 MOE_RUNTIME_EXPORT double moe_measure_read_bandwidth_gbps(size_t bytes,
                                                           int repeats);
+
+/** The size in bytes of the last-level data cache as the system reports it
+ *  (sysconf), or 0 when it does not say. */
+MOE_RUNTIME_EXPORT size_t moe_last_level_cache_bytes(void);
+
+/** Evicts the caches before a cold timed call: every OpenMP thread sums its
+ *  static share of a flush buffer of `bytes` bytes (0 picks 4x the
+ *  last-level cache, at least 256 MiB and at most 2 GiB), so that what the
+ *  previous call read is no longer in any core's caches. The buffer is
+ *  allocated and written on the first call and kept for the later ones (it
+ *  grows when a call asks for more; moe_flush_caches_release frees it).
+ *  Call it from one thread at a time. Returns the bytes read, or 0 when the
+ *  buffer cannot be allocated. */
+MOE_RUNTIME_EXPORT size_t moe_flush_caches(size_t bytes);
+
+/** Frees the buffer of moe_flush_caches (the next call allocates it again). */
+MOE_RUNTIME_EXPORT void moe_flush_caches_release(void);
 
 /** A memref of any rank as MLIR passes it to runtime functions: the rank
  *  and a pointer to a ranked descriptor

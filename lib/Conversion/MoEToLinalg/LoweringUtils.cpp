@@ -132,8 +132,15 @@ Value mlir::moe::lowering::extractMatrix(LocBuilder &b, Value tensor,
 SmallVector<Value> mlir::moe::lowering::buildLoop(LocBuilder &b, Value lower,
                                                   Value upper, ValueRange inits,
                                                   LoopBody body) {
+  return buildSteppedLoop(b, lower, upper, indexConstant(b, 1), inits, body);
+}
+
+SmallVector<Value>
+mlir::moe::lowering::buildSteppedLoop(LocBuilder &b, Value lower, Value upper,
+                                      Value step, ValueRange inits,
+                                      LoopBody body) {
   auto loop = scf::ForOp::create(
-      b, lower, upper, indexConstant(b, 1), inits,
+      b, lower, upper, step, inits,
       [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
         LocBuilder inner(loc, nested);
         SmallVector<Value> results = body(inner, iv, args);
@@ -261,18 +268,6 @@ Value mlir::moe::lowering::dotF32(LocBuilder &b, Value lhs, Value rhs) {
             inner, ValueRange{arith::AddFOp::create(inner, args[2], product)});
       });
   return tensor::ExtractOp::create(b, generic.getResult(0), ValueRange{});
-}
-
-Value mlir::moe::lowering::linearF32(LocBuilder &b, Value lhs, Value rhs) {
-  Value zero = f32Constant(b, 0.0);
-  Value init = filledTensor(b,
-                            {tensor::getMixedSize(b, b.getLoc(), lhs, 0),
-                             tensor::getMixedSize(b, b.getLoc(), rhs, 0)},
-                            zero);
-  return linalg::MatmulTransposeBOp::create(
-             b, b.getLoc(), TypeRange{init.getType()}, ValueRange{lhs, rhs},
-             ValueRange{init})
-      .getResult(0);
 }
 
 Value mlir::moe::lowering::rankingKey(LocBuilder &b, Value value,

@@ -61,6 +61,10 @@ using LoopBody =
 /// scf.for iv in [lower, upper) step 1 with iter_args `inits`.
 SmallVector<Value> buildLoop(LocBuilder &b, Value lower, Value upper,
                              ValueRange inits, LoopBody body);
+/// scf.for iv in [lower, upper) by `step` with iter_args `inits`.
+SmallVector<Value> buildSteppedLoop(LocBuilder &b, Value lower, Value upper,
+                                    Value step, ValueRange inits,
+                                    LoopBody body);
 
 /// scf.if with results: each branch returns the values to yield.
 SmallVector<Value>
@@ -98,10 +102,6 @@ Value updateElements(LocBuilder &b, Value into, ValueRange inputs,
 Value matvecF32(LocBuilder &b, Value vector, Value matrix);
 /// Σ_d lhs[d] · rhs[d] in f32, as a scalar.
 Value dotF32(LocBuilder &b, Value lhs, Value rhs);
-/// [M, N] f32 = lhs [M, K] · rhsᵀ for rhs [N, K] (an nn.Linear weight),
-/// accumulated in f32 whatever the operand types.
-Value linearF32(LocBuilder &b, Value lhs, Value rhs);
-
 /// The ranking key of a float scalar for top-k: itself converted to
 /// `keyType` (f32 or f64), or -inf for NaN (NaN ranks below every number).
 Value rankingKey(LocBuilder &b, Value value, Type keyType);

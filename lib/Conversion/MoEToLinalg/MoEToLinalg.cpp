@@ -19,6 +19,7 @@
 
 #include "moe/Conversion/MoEToLinalg/MoEToLinalg.h"
 
+#include "ExpertKernels.h"
 #include "LoweringUtils.h"
 
 #include "moe/Conversion/Passes.h"
@@ -650,42 +651,6 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
 // moe.experts
 //===----------------------------------------------------------------------===//
 
-/// One expert's FFN on its rows `tile` [n, D]: returns [n, D] in the rows'
-/// element type.
-Value buildExpertFFN(LocBuilder &b, Value tile, Value expert, ExpertsOp op) {
-  Type f32 = b.getF32Type();
-  Activation activation = op.getActivation();
-  auto weightOf = [&](Value weights) {
-    return extractMatrix(b, weights, {expert}, b.getIndexAttr(0),
-                         tensor::getMixedSize(b, b.getLoc(), weights, 1));
-  };
-  Value up = linearF32(b, tile, weightOf(op.getUpProj()));
-  auto upType = cast<RankedTensorType>(up.getType());
-  AffineMap identity = b.getMultiDimIdentityMap(2);
-  SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
-  Value hiddenInit = emptyTensor(b, mixedSizes(b, up), f32);
-  SmallVector<Value> inputs = {up};
-  if (isGatedActivation(activation))
-    inputs.insert(inputs.begin(),
-                  linearF32(b, tile, weightOf(op.getGateProj())));
-  SmallVector<AffineMap> maps(inputs.size() + 1, identity);
-  Value hidden =
-      linalg::GenericOp::create(
-          b, TypeRange{upType}, inputs, ValueRange{hiddenInit}, maps, parallel,
-          [&](OpBuilder &nested, Location loc, ValueRange args) {
-            LocBuilder inner(loc, nested);
-            Value activated =
-                buildActivation(inner, inner.getLoc(), activation, args[0]);
-            if (inputs.size() == 2)
-              activated = arith::MulFOp::create(inner, activated, args[1]);
-            linalg::YieldOp::create(inner, ValueRange{activated});
-          })
-          .getResult(0);
-  Value down = linearF32(b, hidden, weightOf(op.getDownProj()));
-  return tensorFromF32(b, down,
-                       cast<RankedTensorType>(tile.getType()).getElementType());
-}
-
 struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -703,6 +668,10 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
     SmallVector<OpFoldResult> sizes = mixedSizes(b, rows);
     OpFoldResult model = sizes.back();
     Value init = filledTensor(b, sizes, floatConstant(b, elementType, 0.0));
+    // Without moe-tile-experts, the cost model's choice for the target.
+    ExpertTilingAttr tiling = op.getTilingAttr();
+    if (!tiling)
+      tiling = tileExperts(op);
 
     // One iteration per expert; an expert without rows does nothing, so the
     // work follows the routed rows, not E.
@@ -743,7 +712,9 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
                 Value tile =
                     capacity ? extractMatrix(then, rows, {expert}, start, count)
                              : extractMatrix(then, rows, {}, start, count);
-                Value result = buildExpertFFN(then, tile, expert, op);
+                Value result = tensorFromF32(
+                    then, buildTiledExpertFFN(then, op, expert, tile, tiling),
+                    elementType);
                 if (result.getType() != tileType)
                   result = tensor::CastOp::create(then, tileType, result);
                 return SmallVector<Value>{result};

@@ -121,6 +121,26 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// #moe.expert_tiling
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+ExpertTilingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                         ExpertKernel kernel, uint64_t hiddenTile,
+                         uint64_t tokenTile, uint64_t gemmMinRows) {
+  if (hiddenTile == 0)
+    return emitError() << "expects hidden_tile >= 1, but found 0";
+  if (tokenTile == 0)
+    return emitError() << "expects token_tile >= 1, but found 0";
+  if (kernel != ExpertKernel::Auto && gemmMinRows != 0)
+    return emitError() << "expects gemm_min_rows only with kernel = auto, but "
+                          "found gemm_min_rows = "
+                       << gemmMinRows << " with kernel = "
+                       << stringifyExpertKernel(kernel);
+  return success();
+}
+
 namespace {
 
 /// Reads a cache size such as "1024K" or "32M" from a sysfs file; 0 if absent.

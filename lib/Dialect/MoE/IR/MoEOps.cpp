@@ -493,7 +493,7 @@ void ExpertsOp::build(OpBuilder &builder, OperationState &state, Value rows,
                       Value segments, Value gateProj, Value upProj,
                       Value downProj, Activation activation) {
   build(builder, state, rows.getType(), rows, segments, gateProj, upProj,
-        downProj, activation);
+        downProj, activation, /*tiling=*/nullptr);
 }
 
 LogicalResult ExpertsOp::verify() {

@@ -30,9 +30,15 @@ using namespace mlir::moe;
 Value mlir::moe::buildActivation(OpBuilder &builder, Location loc,
                                  Activation activation, Value value) {
   Type type = value.getType();
-  auto constant = [&](double number) {
-    return arith::ConstantOp::create(builder, loc, type,
-                                     builder.getFloatAttr(type, number));
+  // Scalars and vectors alike (the expert kernels apply it to vectors).
+  Type elementType = getElementTypeOrSelf(type);
+  auto constant = [&](double number) -> Value {
+    FloatAttr scalar = builder.getFloatAttr(elementType, number);
+    if (auto vectorType = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(
+          builder, loc, vectorType,
+          DenseElementsAttr::get(vectorType, Attribute(scalar)));
+    return arith::ConstantOp::create(builder, loc, type, scalar);
   };
   switch (activation) {
   case Activation::Relu:

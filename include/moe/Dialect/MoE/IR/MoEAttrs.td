@@ -67,4 +67,43 @@ def MoE_TargetAttr : MoE_Attr<"Target", "target"> {
   }];
 }
 
+def MoE_ExpertTilingAttr : MoE_Attr<"ExpertTiling", "expert_tiling"> {
+  let summary = "how the lowering tiles and runs a moe.experts";
+  let description = [{
+    The tiling that `moe-tile-experts` chose for one `moe.experts` (or that
+    a user wrote), read by its lowering:
+
+    * `hidden_tile`: the F-tile. Per expert and token tile, the lowering
+      walks F in tiles of this many hidden units: gate and up rows of the
+      tile, the activation and the down columns of the tile run back to
+      back, so the gate/up/down weights of one tile stay in fast memory
+      and the T x F intermediate exists only one tile at a time.
+    * `token_tile`: rows of an expert processed together; each weight
+      element is read from memory once per token tile.
+    * `kernel`: `gemv` (weights streamed row by row, vectors along the
+      model dimension: the memory-bound decode form), `gemm` (rows
+      transposed so that vectors run along tokens and each weight element
+      is broadcast to a whole token tile: the compute-bound prefill form),
+      or `auto` (the lowering picks per expert at run time: `gemm` for
+      experts with at least `gemm_min_rows` rows).
+
+    Example:
+
+    ```mlir
+    %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu)
+        down_proj(%wd) activation(silu_glu) {tiling = #moe.expert_tiling<
+        kernel = auto, hidden_tile = 128, token_tile = 32, gemm_min_rows = 8>}
+        : (...) -> tensor<?x2048xf32>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<MoE_ExpertKernel>:$kernel,
+    "uint64_t":$hidden_tile,
+    "uint64_t":$token_tile,
+    DefaultValuedParameter<"uint64_t", "0">:$gemm_min_rows
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // MOE_DIALECT_MOE_IR_MOEATTRS_TD

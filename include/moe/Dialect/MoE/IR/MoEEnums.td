@@ -87,6 +87,17 @@ def MoE_RepeatSchedule : I32EnumAttr<"RepeatSchedule",
 }
 def MoE_RepeatScheduleAttr : EnumAttr<MoE_Dialect, MoE_RepeatSchedule, "schedule">;
 
+def MoE_ExpertKernel : I32EnumAttr<"ExpertKernel",
+    "which loop nest runs an expert's FFN on its rows", [
+      I32EnumAttrCase<"Auto", 0, "auto">,
+      I32EnumAttrCase<"Gemv", 1, "gemv">,
+      I32EnumAttrCase<"Gemm", 2, "gemm">
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::moe";
+}
+def MoE_ExpertKernelAttr : EnumAttr<MoE_Dialect, MoE_ExpertKernel, "expert_kernel">;
+
 def MoE_TargetKind : I32EnumAttr<"TargetKind",
     "the kind of hardware a target describes", [
       I32EnumAttrCase<"CPU", 0, "cpu">,

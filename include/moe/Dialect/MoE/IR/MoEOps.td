@@ -260,7 +260,8 @@ def MoE_ExpertsOp : MoE_Op<"experts", [NoMemoryEffect]> {
     Optional<MoE_WeightTensor>:$gate_proj,
     MoE_WeightTensor:$up_proj,
     MoE_WeightTensor:$down_proj,
-    MoE_ActivationAttr:$activation
+    MoE_ActivationAttr:$activation,
+    OptionalAttr<MoE_ExpertTilingAttr>:$tiling
   );
   let results = (outs MoE_ActivationTensor:$result);
   let builders = [
@@ -273,6 +274,7 @@ def MoE_ExpertsOp : MoE_Op<"experts", [NoMemoryEffect]> {
     $rows `,` $segments (`gate_proj` `(` $gate_proj^ `)`)?
     `up_proj` `(` $up_proj `)` `down_proj` `(` $down_proj `)`
     `activation` `(` custom<EnumKeyword>($activation) `)`
+    (`tiling` `(` $tiling^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let extraClassDeclaration = [{

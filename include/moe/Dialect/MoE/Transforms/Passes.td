@@ -87,6 +87,90 @@ def MoEFuseGatingPass : Pass<"moe-fuse-gating"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def MoETileExpertsPass : Pass<"moe-tile-experts"> {
+  let summary = "choose the F-tile, token tile and kernel of each moe.experts";
+  let description = [{
+    Runs the expert cost model (`chooseExpertTiling` in the Analysis
+    library) on every `moe.experts` without a `tiling` attribute and
+    records its choice as `#moe.expert_tiling`:
+
+    * the F-tile is the largest multiple of the register block whose gate,
+      up and down weight tiles (3 x F-tile x D elements for gated
+      activations, 2 x for plain ones) fit the per-core fast-memory
+      budget, so a token tile's pass over one F-tile reads each weight
+      from DRAM once and re-reads it from cache;
+    * the token tile is the largest multiple of the vector width whose
+      transposed rows, hidden tile and output accumulators fit next to it;
+    * `kernel = auto` with `gemm_min_rows` from the crossover of the
+      memory-bound and the compute-bound form, unless
+      `moe-specialize-tokens` fixes it per variant.
+
+    The budget is the module's `#moe.target` (or the host's), unless the
+    `fast-memory-bytes` option overrides it.
+
+    ```mlir
+    %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu)
+        down_proj(%wd) activation(silu_glu) : (...) -> tensor<?x2048xf32>
+    // becomes, for a 1 MiB budget and f32 weights:
+    %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu)
+        down_proj(%wd) activation(silu_glu)
+        tiling(#moe.expert_tiling<kernel = auto, hidden_tile = 32,
+               token_tile = 32, gemm_min_rows = 8>) : (...) -> tensor<?x2048xf32>
+    ```
+  }];
+  let options = [
+    Option<"fastMemoryBytes", "fast-memory-bytes", "uint64_t",
+           /*default=*/"0",
+           "fast-memory budget in bytes (0: the module's #moe.target)">,
+    Option<"overwrite", "overwrite", "bool", /*default=*/"false",
+           "replace tilings that are already present">
+  ];
+}
+
+def MoESpecializeTokensPass : Pass<"moe-specialize-tokens",
+                                   "::mlir::func::FuncOp"> {
+  let summary = "multi-version a function on its token count: decode and "
+                "prefill variants";
+  let description = [{
+    A function whose `moe.experts` ops run on a dynamic number of rows gets
+    one variant per regime, selected at run time by the token count `T`
+    (dimension 0 of the first dynamically shaped argument):
+
+    * decode (`T < threshold`): every `moe.experts` uses `kernel = gemv`,
+      the memory-bound form;
+    * prefill (`T >= threshold`): `kernel = gemm`, the compute-bound form.
+
+    The threshold comes from the cost model (`chooseTokenThreshold`: the
+    token count at which the average expert has enough rows for the
+    blocked kernel), or from the `threshold` option. The variants are the
+    two regions of an `scf.if` on `T`; a function with static shapes is
+    specialized at compile time instead (only its regime's kernel is set).
+
+    ```mlir
+    func.func @layer(%x: tensor<?x2048xf32>, ...) -> tensor<?x2048xf32> {
+      %t = tensor.dim %x, %c0 : tensor<?x2048xf32>
+      %decode = arith.cmpi ult, %t, %threshold : index
+      %y = scf.if %decode -> (tensor<?x2048xf32>) {
+        ... moe.experts ... tiling(#moe.expert_tiling<kernel = gemv, ...>)
+      } else {
+        ... moe.experts ... tiling(#moe.expert_tiling<kernel = gemm, ...>)
+      }
+      return %y : tensor<?x2048xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"threshold", "threshold", "uint64_t", /*default=*/"0",
+           "token count from which the prefill variant runs (0: from the "
+           "cost model)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def MoEDecomposeAggregateOpsPass : Pass<"moe-decompose-aggregate-ops"> {
   let summary = "expand linalg aggregate ops (linalg.softmax) into generics";
   let description = [{

@@ -10,6 +10,7 @@
 
 #include "moe/Dialect/MoE/IR/MoEDialect.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Support/LLVM.h"
@@ -17,6 +18,7 @@
 namespace mlir::moe {
 
 class LayerOp;
+class ExpertsOp;
 
 /// The ops that a decomposed moe.layer is made of.
 struct DecomposedLayer {
@@ -99,6 +101,18 @@ LogicalResult lowerLinalgToLoops(Operation *root);
 /// Adds the `reassoc` and `contract` fast-math flags to every arith.addf,
 /// arith.subf and arith.mulf under `root` (see moe-reassociate-float-arith).
 void reassociateFloatArith(Operation *root);
+
+/// The tiling that the expert cost model chooses for `op` on the target of
+/// its module (or the host), with `fastMemoryBytes` overriding the target's
+/// per-core budget when nonzero (see moe-tile-experts).
+ExpertTilingAttr tileExperts(ExpertsOp op, uint64_t fastMemoryBytes = 0);
+
+/// Multi-versions `function` on its token count (see moe-specialize-tokens):
+/// if it has moe.experts ops on a dynamic number of rows, its body becomes
+/// an scf.if on T < `threshold` (0: from the cost model) with a gemv variant
+/// and a gemm variant; with static shapes the kernel is fixed in place.
+/// Returns true if the function changed.
+bool specializeTokens(func::FuncOp function, uint64_t threshold = 0);
 
 } // namespace mlir::moe
 

@@ -1,0 +1,122 @@
+//===- CostModel.cpp - Tiling decisions for moe.experts -------------------===//
+//
+// The expert half of the cost model: register blocking, F-tile and token
+// tile from the fast-memory budget, and the token count at which the
+// compute-bound (gemm) form of the expert FFN overtakes the memory-bound
+// (gemv) form. The repeat half is in RepeatCostModel.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Analysis/CostModel.h"
+
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+ExpertRegisterBlock mlir::moe::getExpertRegisterBlock(TargetAttr target) {
+  ExpertRegisterBlock block;
+  uint64_t vectorBits = target ? target.withDefaults().getVectorBits() : 512;
+  // At least 4 f32 lanes: narrower targets still get a vector kernel.
+  block.lanes = std::max<int64_t>(4, static_cast<int64_t>(vectorBits / 32));
+  // x86 has 32 vector registers with AVX-512 (16 below). The gemm block
+  // keeps hiddenRows x tokenVectors accumulators for the gate and as many
+  // for the up projection, plus tokenVectors loaded token vectors: 4 x 2 x 2
+  // + 2 = 18 of 32 registers with AVX-512, 4 x 1 x 2 + 1 = 9 of 16 below;
+  // the down projection keeps modelRows x tokenVectors.
+  block.hiddenRows = 4;
+  block.modelRows = vectorBits >= 512 ? 8 : 4;
+  block.tokenVectors = vectorBits >= 512 ? 2 : 1;
+  block.gemvRows = 4;
+  return block;
+}
+
+ExpertProblem mlir::moe::getExpertProblem(ExpertsOp op) {
+  ExpertProblem problem;
+  auto upType = op.getUpProj().getType();
+  problem.numExperts = upType.getDimSize(0);
+  problem.hiddenDim = upType.getDimSize(1);
+  problem.modelDim = upType.getDimSize(2);
+  problem.weightBytes =
+      std::max<int64_t>(1, upType.getElementTypeBitWidth() / 8);
+  problem.activationBytes = std::max<int64_t>(
+      1, op.getRows().getType().getElementTypeBitWidth() / 8);
+  problem.gated = static_cast<bool>(op.getGateProj());
+  // K is known when the rows come from a moe.dispatch: its indices are
+  // T x K.
+  if (auto dispatch = op.getRows().getDefiningOp<DispatchOp>())
+    problem.topK = dispatch.getIndices().getType().getDimSize(1);
+  return problem;
+}
+
+int64_t mlir::moe::expertTileWeightBytes(const ExpertProblem &problem,
+                                         int64_t hiddenTile) {
+  int64_t matrices = problem.gated ? 3 : 2;
+  return matrices * hiddenTile * problem.modelDim * problem.weightBytes;
+}
+
+ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
+                                                 TargetAttr target,
+                                                 uint64_t fastMemoryBytes) {
+  TargetAttr full = target.withDefaults();
+  ExpertRegisterBlock block = getExpertRegisterBlock(full);
+  int64_t budget = fastMemoryBytes ? static_cast<int64_t>(fastMemoryBytes)
+                                   : static_cast<int64_t>(
+                                         full.getFastMemoryBytes());
+  ExpertTilingChoice choice;
+  int64_t hidden = std::max<int64_t>(1, problem.hiddenDim);
+  int64_t model = std::max<int64_t>(1, problem.modelDim);
+
+  // Token tile: the gemm kernel keeps, per token tile, the rows transposed
+  // (D x tile) and the f32 output accumulators (D x tile) in fast memory
+  // while the weights stream past; they get half the budget. A multiple of
+  // the register block's tokens, at least one block, at most 8 blocks
+  // (beyond that the padding of small experts costs more than it saves).
+  int64_t blockTokens = block.lanes * block.tokenVectors;
+  int64_t tokenBudget = budget / 2 / (2 * model * 4);
+  int64_t tokenBlocks = std::clamp<int64_t>(tokenBudget / blockTokens, 1, 8);
+  choice.tokenTile = tokenBlocks * blockTokens;
+
+  // F-tile: the gate, up and down weights of one tile share the other half
+  // of the budget with the hidden tile (2 x tile x token tile f32), so that
+  // the decode kernel, which runs a tile for each of its few rows in turn,
+  // reads the tile's weights from DRAM once and then from cache. A multiple
+  // of the vector width (the down projection's dot products run over it)
+  // that divides F when F allows, at least one vector.
+  int64_t perHiddenUnit =
+      expertTileWeightBytes(problem, 1) + 2 * choice.tokenTile * 4;
+  int64_t tile = std::max<int64_t>(1, (budget / 2) / perHiddenUnit);
+  if (hidden % block.lanes == 0) {
+    tile = std::max<int64_t>(block.lanes, tile - tile % block.lanes);
+    tile = std::min(tile, hidden);
+    // The largest multiple of the vector width <= tile that divides F.
+    while (hidden % tile != 0)
+      tile -= block.lanes;
+  } else {
+    // Odd F (small test layers): one tile of all of F.
+    tile = hidden;
+  }
+  choice.hiddenTile = tile;
+
+  // gemv streams each weight once per row (from cache after the first);
+  // gemm reads each weight once per token tile but pays for a whole
+  // register block of tokens (padding). From about half a block of rows
+  // the gemm form does less work per weight byte.
+  choice.kernel = ExpertKernel::Auto;
+  choice.gemmMinRows = std::max<int64_t>(2, blockTokens / 4);
+  return choice;
+}
+
+int64_t mlir::moe::chooseTokenThreshold(const ExpertProblem &problem,
+                                        TargetAttr target) {
+  ExpertTilingChoice choice = chooseExpertTiling(problem, target);
+  if (problem.topK <= 0 || problem.numExperts <= 0)
+    return choice.gemmMinRows;
+  // T · K / E rows per expert on average reach gemmMinRows.
+  return llvm::divideCeil(choice.gemmMinRows * problem.numExperts,
+                          problem.topK);
+}

@@ -1,0 +1,580 @@
+//===- ExpertKernels.cpp - Tiled, vectorized expert FFN kernels -----------===//
+//
+// One expert's FFN on its rows, written as vector-dialect loop nests on
+// tensors (bufferization makes the tile buffers, LLVM allocates registers):
+//
+// * gemv (few rows, memory-bound): per F-tile, per row, the gate and up
+//   rows of the tile are dotted with the row in blocks of `gemvRows`
+//   weight rows (vectors along D, one accumulator per weight row), the
+//   activation fills a hidden tile of F-tile values, and the down rows
+//   (vectors along the F-tile) add the tile's contribution to the output
+//   row. The F-tile's weights are read from DRAM for the first row and
+//   from cache for the others.
+//
+// * gemm (many rows, compute-bound): per token tile, the rows are
+//   transposed once (D x tile, f32, zero-padded) so that vectors run along
+//   tokens; each weight element is loaded once per token tile and
+//   broadcast against `tokenVectors` vectors of tokens, accumulating a
+//   register block of hiddenRows (gate and up) or modelRows (down) weight
+//   rows. Per F-tile, gate, up, activation and down run back to back on a
+//   hidden tile of F-tile x token tile; the output accumulates transposed
+//   (D x tile) and is transposed back once per token tile.
+//
+// All accumulation is f32; bf16/f16 operands are extended on load.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ExpertKernels.h"
+
+#include "moe/Analysis/CostModel.h"
+#include "moe/Dialect/MoE/Transforms/Transforms.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::lowering;
+
+namespace {
+
+/// What the kernel builders need to know about one expert's FFN.
+struct ExpertFFN {
+  Value expert;
+  /// [E, F, D]; null for plain (ungated) activations.
+  Value gate;
+  /// [E, F, D].
+  Value up;
+  /// [E, D, F].
+  Value down;
+  Activation activation;
+  /// D and F.
+  int64_t model = 0;
+  int64_t hidden = 0;
+  ExpertRegisterBlock block;
+
+  bool gated() const { return static_cast<bool>(gate); }
+  VectorType vectorType(MLIRContext *context) const {
+    return VectorType::get({block.lanes}, Float32Type::get(context));
+  }
+};
+
+/// `value` (a float scalar or vector) converted to f32 elements.
+Value toF32(LocBuilder &b, Value value) {
+  Type type = value.getType();
+  Type element = getElementTypeOrSelf(type);
+  Type f32 = b.getF32Type();
+  if (element == f32)
+    return value;
+  Type target = f32;
+  if (auto vectorType = dyn_cast<VectorType>(type))
+    target = vectorType.clone(f32);
+  if (element.getIntOrFloatBitWidth() < 32)
+    return arith::ExtFOp::create(b, target, value);
+  return arith::TruncFOp::create(b, target, value);
+}
+
+/// A vector of `lanes` consecutive elements of `tensor` along its last
+/// dimension at `indices`, in f32. Out-of-bounds elements (only where
+/// `inBounds` is false) read as 0.
+Value readVector(LocBuilder &b, Value tensor, ValueRange indices,
+                 int64_t lanes, bool inBounds) {
+  Type element = cast<RankedTensorType>(tensor.getType()).getElementType();
+  auto type = VectorType::get({lanes}, element);
+  Value padding = floatConstant(b, element, 0.0);
+  SmallVector<bool> bounds = {inBounds};
+  Value vector = vector::TransferReadOp::create(b, type, tensor, indices,
+                                                padding, ArrayRef<bool>(bounds));
+  return toF32(b, vector);
+}
+
+/// One element of `tensor` in f32, broadcast to a vector of `type`.
+Value broadcastElement(LocBuilder &b, Value tensor, ValueRange indices,
+                       VectorType type) {
+  Value scalar = toF32(b, tensor::ExtractOp::create(b, tensor, indices));
+  return vector::BroadcastOp::create(b, type, scalar);
+}
+
+Value zeroVector(LocBuilder &b, VectorType type) {
+  return arith::ConstantOp::create(
+      b, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0f)));
+}
+
+Value writeVector(LocBuilder &b, Value vector, Value tensor,
+                  ValueRange indices) {
+  SmallVector<bool> bounds = {true};
+  return vector::TransferWriteOp::create(b, vector, tensor, indices,
+                                         ArrayRef<bool>(bounds))
+      .getResult();
+}
+
+Value mulIndex(LocBuilder &b, Value value, int64_t factor) {
+  return arith::MulIOp::create(b, value, indexConstant(b, factor));
+}
+Value addIndex(LocBuilder &b, Value lhs, Value rhs) {
+  return arith::AddIOp::create(b, lhs, rhs);
+}
+Value addIndex(LocBuilder &b, Value lhs, int64_t rhs) {
+  if (rhs == 0)
+    return lhs;
+  return arith::AddIOp::create(b, lhs, indexConstant(b, rhs));
+}
+
+/// The body of a block of rows: gets the first row (an index) and the
+/// (static) number of rows of this block, returns the updated iter_args.
+using RowBlockBody = function_ref<SmallVector<Value>(
+    LocBuilder &, Value first, int64_t rows, ValueRange args)>;
+
+/// Runs `body` over [0, total) in blocks of `rowsPerBlock` rows (a loop),
+/// then once over the remaining total % rowsPerBlock rows, threading
+/// `inits` through.
+SmallVector<Value> forRowBlocks(LocBuilder &b, int64_t total,
+                                int64_t rowsPerBlock, ValueRange inits,
+                                RowBlockBody body) {
+  int64_t fullBlocks = total / rowsPerBlock;
+  SmallVector<Value> values(inits);
+  if (fullBlocks > 0)
+    values = buildLoop(b, indexConstant(b, 0), indexConstant(b, fullBlocks),
+                       values, [&](LocBuilder &l, Value block, ValueRange args) {
+                         return body(l, mulIndex(l, block, rowsPerBlock),
+                                     rowsPerBlock, args);
+                       });
+  int64_t rest = total % rowsPerBlock;
+  if (rest > 0)
+    values = body(b, indexConstant(b, fullBlocks * rowsPerBlock), rest, values);
+  return values;
+}
+
+/// Dot products over a contiguous run of `length` elements: returns, for
+/// each of `rows` weight rows r, Σ_k weight(r, k) · operand(k) in f32.
+/// `operand(k, inBounds)` and `weight(r, k, inBounds)` read vectors of the
+/// target's width starting at k; the last partial vector is read with
+/// inBounds false (masked, zero-padded).
+SmallVector<Value> buildRowDots(
+    LocBuilder &b, int64_t rows, int64_t length, int64_t lanes,
+    function_ref<Value(LocBuilder &, Value, bool)> operand,
+    function_ref<Value(LocBuilder &, int64_t, Value, bool)> weight) {
+  auto type = VectorType::get({lanes}, b.getF32Type());
+  SmallVector<Value> accumulators(rows, zeroVector(b, type));
+  auto step = [&](LocBuilder &s, Value k, bool inBounds, ValueRange args) {
+    Value x = operand(s, k, inBounds);
+    SmallVector<Value> next;
+    for (int64_t r = 0; r < rows; ++r)
+      next.push_back(
+          vector::FMAOp::create(s, weight(s, r, k, inBounds), x, args[r]));
+    return next;
+  };
+  int64_t full = length / lanes * lanes;
+  if (full > 0)
+    accumulators = buildSteppedLoop(
+        b, indexConstant(b, 0), indexConstant(b, full), indexConstant(b, lanes),
+        accumulators, [&](LocBuilder &s, Value k, ValueRange args) {
+          return step(s, k, /*inBounds=*/true, args);
+        });
+  if (full < length)
+    accumulators =
+        step(b, indexConstant(b, full), /*inBounds=*/false, accumulators);
+  SmallVector<Value> sums;
+  for (Value accumulator : accumulators)
+    sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                               accumulator,
+                                               arith::FastMathFlags::reassoc));
+  return sums;
+}
+
+/// act(gate) · up for gated activations, act(up) otherwise.
+Value activate(LocBuilder &b, const ExpertFFN &ffn, Value gate, Value up) {
+  if (!ffn.gated())
+    return buildActivation(b, b.getLoc(), ffn.activation, up);
+  Value activated = buildActivation(b, b.getLoc(), ffn.activation, gate);
+  return arith::MulFOp::create(b, activated, up);
+}
+
+//===----------------------------------------------------------------------===//
+// gemv: vectors along the reduction dimension
+//===----------------------------------------------------------------------===//
+
+/// hidden[l] for the F-tile rows [f0 + first, f0 + first + rows) of row
+/// `token`: the gate and up dot products of one block of weight rows share
+/// each loaded vector of the row.
+Value gemvHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, Value rows,
+                      Value token, Value f0, Value first, int64_t count,
+                      Value hidden) {
+  int64_t matrices = ffn.gated() ? 2 : 1;
+  SmallVector<Value> weightRows;
+  for (int64_t r = 0; r < count; ++r)
+    weightRows.push_back(addIndex(b, addIndex(b, f0, first), r));
+  SmallVector<Value> sums = buildRowDots(
+      b, matrices * count, ffn.model, ffn.block.lanes,
+      [&](LocBuilder &s, Value k, bool inBounds) {
+        return readVector(s, rows, {token, k}, ffn.block.lanes, inBounds);
+      },
+      [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
+        Value matrix = r < count && ffn.gated() ? ffn.gate : ffn.up;
+        return readVector(s, matrix, {ffn.expert, weightRows[r % count], k},
+                          ffn.block.lanes, inBounds);
+      });
+  for (int64_t r = 0; r < count; ++r) {
+    Value value = ffn.gated() ? activate(b, ffn, sums[r], sums[count + r])
+                              : activate(b, ffn, Value(), sums[r]);
+    hidden = tensor::InsertOp::create(b, value, hidden,
+                                      ValueRange{addIndex(b, first, r)});
+  }
+  return hidden;
+}
+
+/// out[token, d] += Σ_k down[e, d, f0 + k] · hidden[k] for the model rows
+/// [first, first + count).
+Value gemvDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
+                    Value token, Value f0, Value first, int64_t count,
+                    Value hidden, Value out) {
+  SmallVector<Value> sums = buildRowDots(
+      b, count, hiddenTile, ffn.block.lanes,
+      [&](LocBuilder &s, Value k, bool inBounds) {
+        return readVector(s, hidden, {k}, ffn.block.lanes, inBounds);
+      },
+      [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
+        return readVector(s, ffn.down,
+                          {ffn.expert, addIndex(s, first, r), addIndex(s, f0, k)},
+                          ffn.block.lanes, inBounds);
+      });
+  for (int64_t r = 0; r < count; ++r) {
+    SmallVector<Value> at = {token, addIndex(b, first, r)};
+    Value previous = tensor::ExtractOp::create(b, out, at);
+    Value sum = arith::AddFOp::create(b, previous, sums[r]);
+    out = tensor::InsertOp::create(b, sum, out, at);
+  }
+  return out;
+}
+
+Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
+                      Value count, int64_t hiddenTile) {
+  Type f32 = b.getF32Type();
+  Value out = filledTensor(b, {count, b.getIndexAttr(ffn.model)},
+                           f32Constant(b, 0.0));
+  Value hidden0 = emptyTensor(b, {b.getIndexAttr(hiddenTile)}, f32);
+  int64_t tiles = ffn.hidden / hiddenTile;
+  // F-tiles outside, rows inside: the rows of one expert re-read the tile's
+  // weights from cache.
+  return buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, tiles), {out, hidden0},
+      [&](LocBuilder &t, Value tile, ValueRange tileArgs) {
+        Value f0 = mulIndex(t, tile, hiddenTile);
+        return buildLoop(
+            t, indexConstant(t, 0), count, tileArgs,
+            [&](LocBuilder &r, Value token, ValueRange args) {
+              Value hidden =
+                  forRowBlocks(r, hiddenTile, ffn.block.gemvRows, {args[1]},
+                               [&](LocBuilder &s, Value first, int64_t n,
+                                   ValueRange blockArgs) {
+                                 return SmallVector<Value>{gemvHiddenBlock(
+                                     s, ffn, rows, token, f0, first, n,
+                                     blockArgs[0])};
+                               })[0];
+              Value updated =
+                  forRowBlocks(r, ffn.model, ffn.block.gemvRows, {args[0]},
+                               [&](LocBuilder &s, Value first, int64_t n,
+                                   ValueRange blockArgs) {
+                                 return SmallVector<Value>{gemvDownBlock(
+                                     s, ffn, hiddenTile, token, f0, first, n,
+                                     hidden, blockArgs[0])};
+                               })[0];
+              return SmallVector<Value>{updated, hidden};
+            });
+      })[0];
+}
+
+//===----------------------------------------------------------------------===//
+// gemm: vectors along tokens, weights broadcast
+//===----------------------------------------------------------------------===//
+
+/// A linalg.generic that writes `source` ([a, b]) transposed into `init`
+/// ([b, a]), converting the elements to `init`'s element type.
+Value transposeInto(LocBuilder &b, Value source, Value init) {
+  MLIRContext *context = b.getContext();
+  AffineExpr i = getAffineDimExpr(0, context), j = getAffineDimExpr(1, context);
+  auto identity = AffineMap::get(2, 0, {i, j}, context);
+  auto transposed = AffineMap::get(2, 0, {j, i}, context);
+  Type target = cast<RankedTensorType>(init.getType()).getElementType();
+  SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, TypeRange{init.getType()}, ValueRange{source}, ValueRange{init},
+             SmallVector<AffineMap>{identity, transposed}, parallel,
+             [&](OpBuilder &nested, Location loc, ValueRange args) {
+               LocBuilder inner(loc, nested);
+               linalg::YieldOp::create(
+                   inner, ValueRange{convertFloat(inner, args[0], target)});
+             })
+      .getResult(0);
+}
+
+/// The hidden tile rows [first, first + count) for all tokens of the tile:
+/// hidden[l, t] = act(Σ_d gate[e, f0 + l, d] · xt[d, t]) · (same for up).
+Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
+                      Value transposedRows, Value f0, Value first,
+                      int64_t count, Value hidden) {
+  const ExpertRegisterBlock &block = ffn.block;
+  VectorType vectorType = ffn.vectorType(b.getContext());
+  int64_t blockTokens = block.lanes * block.tokenVectors;
+  int64_t matrices = ffn.gated() ? 2 : 1;
+  SmallVector<Value> weightRows;
+  for (int64_t r = 0; r < count; ++r)
+    weightRows.push_back(addIndex(b, addIndex(b, f0, first), r));
+  return buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, tokenTile / blockTokens),
+      {hidden}, [&](LocBuilder &t, Value tokenBlock, ValueRange args) {
+        Value t0 = mulIndex(t, tokenBlock, blockTokens);
+        SmallVector<Value> columns;
+        for (int64_t j = 0; j < block.tokenVectors; ++j)
+          columns.push_back(addIndex(t, t0, j * block.lanes));
+        // accumulators[(m * count + r) * tokenVectors + j].
+        SmallVector<Value> zeros(matrices * count * block.tokenVectors,
+                                 zeroVector(t, vectorType));
+        SmallVector<Value> sums = buildLoop(
+            t, indexConstant(t, 0), indexConstant(t, ffn.model), zeros,
+            [&](LocBuilder &s, Value d, ValueRange acc) {
+              SmallVector<Value> tokens;
+              for (Value column : columns)
+                tokens.push_back(readVector(s, transposedRows, {d, column},
+                                            block.lanes, /*inBounds=*/true));
+              SmallVector<Value> next(acc);
+              for (int64_t m = 0; m < matrices; ++m) {
+                Value matrix = m == 0 && ffn.gated() ? ffn.gate : ffn.up;
+                for (int64_t r = 0; r < count; ++r) {
+                  Value weight = broadcastElement(
+                      s, matrix, {ffn.expert, weightRows[r], d}, vectorType);
+                  for (int64_t j = 0; j < block.tokenVectors; ++j) {
+                    int64_t at = (m * count + r) * block.tokenVectors + j;
+                    next[at] =
+                        vector::FMAOp::create(s, weight, tokens[j], next[at]);
+                  }
+                }
+              }
+              return next;
+            });
+        Value result = args[0];
+        for (int64_t r = 0; r < count; ++r)
+          for (int64_t j = 0; j < block.tokenVectors; ++j) {
+            Value gate = sums[r * block.tokenVectors + j];
+            Value value =
+                ffn.gated()
+                    ? activate(t, ffn, gate,
+                               sums[(count + r) * block.tokenVectors + j])
+                    : activate(t, ffn, Value(), gate);
+            result = writeVector(t, value, result,
+                                 {addIndex(t, first, r), columns[j]});
+          }
+        return SmallVector<Value>{result};
+      })[0];
+}
+
+/// The transposed output rows [first, first + count) += Σ_k down[e, d,
+/// f0 + k] · hidden[k, t] for all tokens of the tile.
+Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
+                    int64_t tokenTile, Value hidden, Value f0, Value first,
+                    int64_t count, Value transposedOut) {
+  const ExpertRegisterBlock &block = ffn.block;
+  VectorType vectorType = ffn.vectorType(b.getContext());
+  int64_t blockTokens = block.lanes * block.tokenVectors;
+  SmallVector<Value> modelRows;
+  for (int64_t r = 0; r < count; ++r)
+    modelRows.push_back(addIndex(b, first, r));
+  return buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, tokenTile / blockTokens),
+      {transposedOut}, [&](LocBuilder &t, Value tokenBlock, ValueRange args) {
+        Value t0 = mulIndex(t, tokenBlock, blockTokens);
+        SmallVector<Value> columns;
+        for (int64_t j = 0; j < block.tokenVectors; ++j)
+          columns.push_back(addIndex(t, t0, j * block.lanes));
+        SmallVector<Value> initial;
+        for (int64_t r = 0; r < count; ++r)
+          for (Value column : columns)
+            initial.push_back(readVector(t, args[0], {modelRows[r], column},
+                                         block.lanes, /*inBounds=*/true));
+        SmallVector<Value> sums = buildLoop(
+            t, indexConstant(t, 0), indexConstant(t, hiddenTile), initial,
+            [&](LocBuilder &s, Value k, ValueRange acc) {
+              SmallVector<Value> hiddenVectors;
+              for (Value column : columns)
+                hiddenVectors.push_back(readVector(s, hidden, {k, column},
+                                                   block.lanes, true));
+              Value f = addIndex(s, f0, k);
+              SmallVector<Value> next(acc);
+              for (int64_t r = 0; r < count; ++r) {
+                Value weight = broadcastElement(
+                    s, ffn.down, {ffn.expert, modelRows[r], f}, vectorType);
+                for (int64_t j = 0; j < block.tokenVectors; ++j) {
+                  int64_t at = r * block.tokenVectors + j;
+                  next[at] = vector::FMAOp::create(s, weight, hiddenVectors[j],
+                                                   next[at]);
+                }
+              }
+              return next;
+            });
+        Value result = args[0];
+        for (int64_t r = 0; r < count; ++r)
+          for (int64_t j = 0; j < block.tokenVectors; ++j)
+            result = writeVector(t, sums[r * block.tokenVectors + j], result,
+                                 {modelRows[r], columns[j]});
+        return SmallVector<Value>{result};
+      })[0];
+}
+
+Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
+                      Value count, int64_t hiddenTile, int64_t tokenTile) {
+  Type f32 = b.getF32Type();
+  OpFoldResult model = b.getIndexAttr(ffn.model);
+  Value zero = f32Constant(b, 0.0);
+  Value out = filledTensor(b, {count, model}, zero);
+  // The tile buffers live across the loops (iter_args), so bufferization
+  // allocates each once per expert. bufferization.alloc_tensor, not
+  // tensor.empty: CSE would merge equal empty tensors into one, and the
+  // three buffers would then alias.
+  auto tileBuffer = [&](int64_t rows) -> Value {
+    return bufferization::AllocTensorOp::create(
+        b, RankedTensorType::get({rows, tokenTile}, f32), ValueRange{});
+  };
+  Value transposedRows0 = tileBuffer(ffn.model);
+  Value transposedOut0 = tileBuffer(ffn.model);
+  Value hidden0 = tileBuffer(hiddenTile);
+  Value tiles = arith::CeilDivSIOp::create(b, count, indexConstant(b, tokenTile));
+  int64_t hiddenTiles = ffn.hidden / hiddenTile;
+  return buildLoop(
+      b, indexConstant(b, 0), tiles,
+      {out, transposedRows0, transposedOut0, hidden0},
+      [&](LocBuilder &t, Value tile, ValueRange args) {
+        Value r0 = mulIndex(t, tile, tokenTile);
+        Value tokens = arith::MinSIOp::create(
+            t, indexConstant(t, tokenTile), arith::SubIOp::create(t, count, r0));
+        // The tile's rows, transposed to D x tile in f32; the padding
+        // tokens are zero (their results are never written back).
+        Value transposedRows =
+            linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[1]})
+                .getResult(0);
+        Value source = tensor::ExtractSliceOp::create(
+            t, rows, ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{tokens, model},
+            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        Value destination = tensor::ExtractSliceOp::create(
+            t, transposedRows,
+            ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{model, tokens},
+            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        transposedRows = tensor::InsertSliceOp::create(
+            t, transposeInto(t, source, destination), transposedRows,
+            ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{model, tokens},
+            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        Value transposedOut =
+            linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[2]})
+                .getResult(0);
+
+        // gate, up, activation and down, one F-tile at a time.
+        SmallVector<Value> tileResults = buildLoop(
+            t, indexConstant(t, 0), indexConstant(t, hiddenTiles),
+            {transposedOut, args[3]},
+            [&](LocBuilder &h, Value hiddenIndex, ValueRange hArgs) {
+              Value f0 = mulIndex(h, hiddenIndex, hiddenTile);
+              Value hidden =
+                  forRowBlocks(h, hiddenTile, ffn.block.hiddenRows, {hArgs[1]},
+                               [&](LocBuilder &s, Value first, int64_t n,
+                                   ValueRange blockArgs) {
+                                 return SmallVector<Value>{gemmHiddenBlock(
+                                     s, ffn, tokenTile, transposedRows, f0,
+                                     first, n, blockArgs[0])};
+                               })[0];
+              Value updated =
+                  forRowBlocks(h, ffn.model, ffn.block.modelRows, {hArgs[0]},
+                               [&](LocBuilder &s, Value first, int64_t n,
+                                   ValueRange blockArgs) {
+                                 return SmallVector<Value>{gemmDownBlock(
+                                     s, ffn, hiddenTile, tokenTile, hidden, f0,
+                                     first, n, blockArgs[0])};
+                               })[0];
+              return SmallVector<Value>{updated, hidden};
+            });
+
+        // Back to one row per token.
+        Value results = tensor::ExtractSliceOp::create(
+            t, tileResults[0],
+            ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{model, tokens},
+            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        Value outRows = tensor::ExtractSliceOp::create(
+            t, args[0], ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{tokens, model},
+            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        Value updatedOut = tensor::InsertSliceOp::create(
+            t, transposeInto(t, results, outRows), args[0],
+            ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{tokens, model},
+            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        return SmallVector<Value>{updatedOut, transposedRows, tileResults[0],
+                                  tileResults[1]};
+      })[0];
+}
+
+/// The F-tile the kernels use: `requested` rounded to a multiple of the
+/// vector width that divides F (so that no tile has a tail), or all of F
+/// when F is not a multiple of the vector width.
+int64_t normalizeHiddenTile(int64_t requested, int64_t hidden, int64_t lanes) {
+  if (hidden % lanes != 0)
+    return hidden;
+  int64_t tile = std::clamp<int64_t>(requested - requested % lanes, lanes,
+                                     hidden);
+  while (hidden % tile != 0)
+    tile -= lanes;
+  return tile;
+}
+
+} // namespace
+
+Value mlir::moe::lowering::buildTiledExpertFFN(LocBuilder &b, ExpertsOp op,
+                                               Value expert, Value rows,
+                                               ExpertTilingAttr tiling) {
+  ExpertFFN ffn;
+  ffn.expert = expert;
+  ffn.gate = op.getGateProj();
+  ffn.up = op.getUpProj();
+  ffn.down = op.getDownProj();
+  ffn.activation = op.getActivation();
+  auto upType = op.getUpProj().getType();
+  ffn.hidden = upType.getDimSize(1);
+  ffn.model = upType.getDimSize(2);
+  ffn.block = getExpertRegisterBlock(getTargetOrHostDefault(op));
+
+  int64_t hiddenTile = normalizeHiddenTile(
+      static_cast<int64_t>(tiling.getHiddenTile()), ffn.hidden, ffn.block.lanes);
+  int64_t blockTokens = ffn.block.lanes * ffn.block.tokenVectors;
+  int64_t tokenTile =
+      llvm::divideCeil(std::max<int64_t>(1, tiling.getTokenTile()),
+                       blockTokens) *
+      blockTokens;
+  Value count = dimSize(b, rows, 0);
+  auto gemv = [&](LocBuilder &g) {
+    return SmallVector<Value>{buildGemvKernel(g, ffn, rows, count, hiddenTile)};
+  };
+  auto gemm = [&](LocBuilder &g) {
+    return SmallVector<Value>{
+        buildGemmKernel(g, ffn, rows, count, hiddenTile, tokenTile)};
+  };
+  switch (tiling.getKernel()) {
+  case ExpertKernel::Gemv:
+    return gemv(b)[0];
+  case ExpertKernel::Gemm:
+    return gemm(b)[0];
+  case ExpertKernel::Auto: {
+    auto type = RankedTensorType::get({ShapedType::kDynamic, ffn.model},
+                                      b.getF32Type());
+    Value many = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::sge, count,
+        indexConstant(b, std::max<int64_t>(1, tiling.getGemmMinRows())));
+    return buildIf(b, many, {type}, gemm, gemv)[0];
+  }
+  }
+  llvm_unreachable("unknown expert kernel");
+}

@@ -102,6 +102,10 @@ LogicalResult lowerLinalgToLoops(Operation *root);
 /// arith.subf and arith.mulf under `root` (see moe-reassociate-float-arith).
 void reassociateFloatArith(Operation *root);
 
+/// Rewrites math.exp/erf/tanh on f32 vectors under `root` into polynomial
+/// approximations (see moe-approximate-vector-math).
+LogicalResult approximateVectorMath(Operation *root);
+
 /// The tiling that the expert cost model chooses for `op` on the target of
 /// its module (or the host), with `fastMemoryBytes` overriding the target's
 /// per-core budget when nonzero (see moe-tile-experts).
@@ -113,6 +117,33 @@ ExpertTilingAttr tileExperts(ExpertsOp op, uint64_t fastMemoryBytes = 0);
 /// and a gemm variant; with static shapes the kernel is fixed in place.
 /// Returns true if the function changed.
 bool specializeTokens(func::FuncOp function, uint64_t threshold = 0);
+
+class RepeatOp;
+
+/// The schedule that moe-schedule-repeats gives `op`: its own when it is
+/// explicit (unroll or resident), else the repeat cost model's choice for a
+/// cache of `cacheBytes` (0: the shared cache of the module's #moe.target,
+/// or the host's) and at most `maxUnrollCount` unrolled copies.
+RepeatSchedule selectRepeatSchedule(RepeatOp op, uint64_t cacheBytes = 0,
+                                    int64_t maxUnrollCount = 4);
+
+/// Replaces `op` by `count` copies of its body in sequence, the iter_args of
+/// each copy replaced by the values the previous one yields (the inits for
+/// the first); the last copy's yields replace the results.
+void unrollRepeat(RewriterBase &rewriter, RepeatOp op);
+
+/// Moves the memory-effect-free ops of `op`'s body whose operands (also
+/// those their regions use) are all defined outside it to just before `op`,
+/// repeatedly. Hoisted initializations (tensor.empty, linalg.fill) that ops
+/// left in the body still use are copied back before their first such user.
+/// Returns the number of ops that stay hoisted.
+size_t hoistRepeatInvariantCode(RewriterBase &rewriter, RepeatOp op);
+
+/// Applies selectRepeatSchedule to `op`: unrolls it, or marks it resident
+/// and hoists its loop-invariant code, or leaves it (see
+/// moe-schedule-repeats).
+void scheduleRepeat(RewriterBase &rewriter, RepeatOp op,
+                    uint64_t cacheBytes = 0, int64_t maxUnrollCount = 4);
 
 } // namespace mlir::moe
 

@@ -59,15 +59,31 @@ int64_t mlir::moe::expertTileWeightBytes(const ExpertProblem &problem,
   return matrices * hiddenTile * problem.modelDim * problem.weightBytes;
 }
 
+/// The largest multiple of `lanes` that is at most `limit` (and at least
+/// `lanes`) and divides `hidden`; all of `hidden` when it is not a multiple
+/// of `lanes` (small test layers), so that no F-tile has a tail.
+static int64_t largestDividingTile(int64_t hidden, int64_t limit,
+                                   int64_t lanes) {
+  if (hidden % lanes != 0)
+    return hidden;
+  int64_t tile = std::max<int64_t>(lanes, limit - limit % lanes);
+  tile = std::min(tile, hidden);
+  while (hidden % tile != 0)
+    tile -= lanes;
+  return tile;
+}
+
 ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
                                                  TargetAttr target,
-                                                 uint64_t fastMemoryBytes) {
+                                                 uint64_t fastMemoryBytes,
+                                                 ExpertKernel kernel) {
   TargetAttr full = target.withDefaults();
   ExpertRegisterBlock block = getExpertRegisterBlock(full);
   int64_t budget = fastMemoryBytes ? static_cast<int64_t>(fastMemoryBytes)
                                    : static_cast<int64_t>(
                                          full.getFastMemoryBytes());
   ExpertTilingChoice choice;
+  choice.kernel = kernel;
   int64_t hidden = std::max<int64_t>(1, problem.hiddenDim);
   int64_t model = std::max<int64_t>(1, problem.modelDim);
 
@@ -81,39 +97,41 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
   int64_t tokenBlocks = std::clamp<int64_t>(tokenBudget / blockTokens, 1, 8);
   choice.tokenTile = tokenBlocks * blockTokens;
 
-  // F-tile: the gate, up and down weights of one tile share the other half
-  // of the budget with the hidden tile (2 x tile x token tile f32), so that
-  // the decode kernel, which runs a tile for each of its few rows in turn,
-  // reads the tile's weights from DRAM once and then from cache. A multiple
-  // of the vector width (the down projection's dot products run over it)
-  // that divides F when F allows, at least one vector.
+  if (kernel == ExpertKernel::Gemm) {
+    // gemm uses each weight element once per token tile, straight from
+    // memory into a broadcast: the weights need no room in cache. What
+    // must stay close is the hidden tile (F-tile x token tile f32, re-read
+    // by every block of down rows): an eighth of the budget, and at most
+    // 256 so that a block of down rows (modelRows x F-tile) stays in L1.
+    int64_t limit = std::min<int64_t>(
+        256, budget / 8 / (choice.tokenTile * 4));
+    choice.hiddenTile = largestDividingTile(hidden, limit, block.lanes);
+    return choice;
+  }
+
+  // F-tile (gemv and auto): the gate, up and down weights of one tile share
+  // the other half of the budget with the hidden tile (2 x tile x token
+  // tile f32), so that the decode kernel, which runs a tile for each of its
+  // few rows in turn, reads the tile's weights from DRAM once and then from
+  // cache.
   int64_t perHiddenUnit =
       expertTileWeightBytes(problem, 1) + 2 * choice.tokenTile * 4;
-  int64_t tile = std::max<int64_t>(1, (budget / 2) / perHiddenUnit);
-  if (hidden % block.lanes == 0) {
-    tile = std::max<int64_t>(block.lanes, tile - tile % block.lanes);
-    tile = std::min(tile, hidden);
-    // The largest multiple of the vector width <= tile that divides F.
-    while (hidden % tile != 0)
-      tile -= block.lanes;
-  } else {
-    // Odd F (small test layers): one tile of all of F.
-    tile = hidden;
-  }
-  choice.hiddenTile = tile;
+  int64_t limit = std::max<int64_t>(1, (budget / 2) / perHiddenUnit);
+  choice.hiddenTile = largestDividingTile(hidden, limit, block.lanes);
 
   // gemv streams each weight once per row (from cache after the first);
   // gemm reads each weight once per token tile but pays for a whole
-  // register block of tokens (padding). From about half a block of rows
-  // the gemm form does less work per weight byte.
-  choice.kernel = ExpertKernel::Auto;
-  choice.gemmMinRows = std::max<int64_t>(2, blockTokens / 4);
+  // register block of tokens (padding). From about a quarter of a block
+  // of rows the gemm form does less work per weight byte.
+  if (kernel == ExpertKernel::Auto)
+    choice.gemmMinRows = std::max<int64_t>(2, blockTokens / 4);
   return choice;
 }
 
 int64_t mlir::moe::chooseTokenThreshold(const ExpertProblem &problem,
                                         TargetAttr target) {
-  ExpertTilingChoice choice = chooseExpertTiling(problem, target);
+  ExpertTilingChoice choice =
+      chooseExpertTiling(problem, target, 0, ExpertKernel::Auto);
   if (problem.topK <= 0 || problem.numExperts <= 0)
     return choice.gemmMinRows;
   // T · K / E rows per expert on average reach gemmMinRows.

@@ -54,6 +54,20 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // Unfused router chains (matmul, softmax, moe.topk) that importers emit
   // become one moe.route, whose lowering keeps each token's logits local.
   pm.addPass(createMoEFuseGatingPass());
+  // Each moe.repeat is unrolled (small bodies, low counts), or kept as a
+  // loop, marked resident with its weight-only code hoisted when its weights
+  // fit the target's L3: decided while the repeats are still moe ops, before
+  // the lowering turns them into plain scf.for loops.
+  pm.addPass(createMoEScheduleRepeatsPass());
+  // moe.layer -> route, dispatch, experts, combine, so that the passes below
+  // see each moe.experts.
+  pm.addPass(createMoEDecomposePass());
+  // Each moe.experts gets its F-tile, token tile and kernel from the cost
+  // model and the target's fast-memory budget (#moe.expert_tiling).
+  pm.addPass(createMoETileExpertsPass());
+  // Functions on a dynamic token count get a decode (gemv) and a prefill
+  // (gemm) variant, selected at run time by T.
+  pm.addNestedPass<func::FuncOp>(createMoESpecializeTokensPass());
   pm.addPass(createConvertMoEToLinalgPass());
   // linalg.softmax (in a chain that was not fused) and other aggregate ops
   // have no bufferization of their own: expand them into generics.

@@ -71,13 +71,14 @@ struct ExpertTilingChoice {
 /// expert: gate, up (gated only) and down columns.
 int64_t expertTileWeightBytes(const ExpertProblem &problem, int64_t hiddenTile);
 
-/// Chooses the F-tile, token tile and the gemv/gemm crossover for `problem`
-/// on `target` (parameters left 0 in the target take its kind's defaults),
-/// with `fastMemoryBytes` overriding the target's per-core budget when
-/// nonzero.
+/// Chooses the F-tile and token tile for `kernel` (and, for Auto, the
+/// gemv/gemm crossover) for `problem` on `target` (parameters left 0 in the
+/// target take its kind's defaults), with `fastMemoryBytes` overriding the
+/// target's per-core budget when nonzero.
 ExpertTilingChoice chooseExpertTiling(const ExpertProblem &problem,
                                       TargetAttr target,
-                                      uint64_t fastMemoryBytes = 0);
+                                      uint64_t fastMemoryBytes = 0,
+                                      ExpertKernel kernel = ExpertKernel::Auto);
 
 /// The token count T from which the prefill (gemm) variant of a layer is
 /// faster than the decode (gemv) variant: the T at which an average expert
@@ -94,12 +95,30 @@ struct RepeatProblem {
   int64_t bodyOps = 0;
 };
 
-/// Decides how an auto moe.repeat runs: Resident when the body's weights fit
-/// `cacheBytes`; Unroll when the body is small and `count` is at most
-/// `maxUnrollCount`; Auto (keep the loop) otherwise.
+/// Decides how an auto moe.repeat runs, in this order: Unroll when `count`
+/// is 1 (nothing to reuse; inlining the body adds no code), unless
+/// `maxUnrollCount` is 0; Resident when the body reads weights and they fit
+/// `cacheBytes`; Unroll when `count` is at most `maxUnrollCount` and the
+/// unrolled code (`count` x `bodyOps`) is at most kMaxUnrolledRepeatOps ops;
+/// Auto (keep the loop) otherwise.
 RepeatSchedule chooseRepeatSchedule(const RepeatProblem &problem,
                                     uint64_t cacheBytes,
                                     int64_t maxUnrollCount);
+
+/// The most ops (count x body ops) that unrolling an auto moe.repeat may
+/// produce: about the size of a transformer block repeated four times, so
+/// that unrolling never multiplies the code of a whole model.
+inline constexpr int64_t kMaxUnrolledRepeatOps = 256;
+
+class RepeatOp;
+
+/// The sizes of `op`: its count, the ops in its body (nested ones included,
+/// the terminator not), and the bytes of the statically shaped tensors and
+/// memrefs that the body (nested regions included) reads from values
+/// defined outside it, each counted once: the shared weights. Results of
+/// tensor.empty hold no data and do not count; neither do dynamically
+/// shaped values, whose size is unknown at compile time.
+RepeatProblem getRepeatProblem(RepeatOp op);
 
 } // namespace mlir::moe
 

@@ -65,18 +65,23 @@ func.func @route_with_scores(%x: tensor<?x16xf32>, %w: tensor<8x16xf32>)
 // -----
 
 // moe.experts: a parallel loop over experts; an expert runs its FFN only
-// when it has rows, on exactly its rows [offsets[e], offsets[e+1]).
+// when it has rows, on exactly its rows [offsets[e], offsets[e+1]). Without
+// a tiling attribute the cost model's `auto` tiling applies: the gemm form
+// for experts with at least gemm_min_rows rows, the gemv form otherwise.
 
 // CHECK-LABEL: func.func @experts
 // CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %[[OFFSETS:[a-z0-9]+]]: tensor<5xi32>
 // CHECK: scf.forall (%[[E:.+]]) in (4) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x16xf32>)
 // CHECK: %[[START_I32:.+]] = tensor.extract %[[OFFSETS]][%[[E]]]
 // CHECK: scf.if
-// CHECK: tensor.extract_slice %[[ROWS]][%{{.+}}, 0] [%{{.+}}, 16] [1, 1]
-// CHECK: linalg.matmul
-// CHECK: linalg.matmul
-// CHECK: linalg.generic
-// CHECK: linalg.matmul
+// CHECK: %[[TILE:.+]] = tensor.extract_slice %[[ROWS]][%{{.+}}, 0] [%[[N:.+]], 16] [1, 1]
+// CHECK: %[[MANY:.+]] = arith.cmpi sge, %[[N]], %c8
+// CHECK: scf.if %[[MANY]]
+// CHECK: bufferization.alloc_tensor() : tensor<16x256xf32>
+// CHECK: vector.fma
+// CHECK: } else {
+// CHECK: vector.reduction <add>
+// CHECK-NOT: linalg.matmul
 // CHECK: tensor.parallel_insert_slice %{{.+}} into %[[OUT]][%{{.+}}, 0] [%{{.+}}, 16] [1, 1]
 func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
     %wg: tensor<4x24x16xf32>, %wu: tensor<4x24x16xf32>,
@@ -85,6 +90,84 @@ func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
       activation(silu_glu)
       : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>,
          tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// kernel = gemv: F-tiles of 32 outside (2 of them), the expert's rows
+// inside; per row, blocks of 4 gate and 4 up weight rows dotted with the
+// row (vectors along D) and reduced, the activation written into a 32-wide
+// hidden tile, then blocks of 4 down rows dotted with the hidden tile
+// (vectors along the F-tile) and added to the output row.
+
+// CHECK-LABEL: func.func @experts_gemv
+// CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %{{.+}}: tensor<5xi32>, %[[WG:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WU:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WD:[a-z0-9]+]]: tensor<4x16x64xf32>
+// CHECK: scf.forall (%[[E:.+]]) in (4)
+// CHECK: %[[HIDDEN0:.+]] = tensor.empty() : tensor<32xf32>
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %[[HIDDEN0]])
+// CHECK: scf.for %[[TOKEN:.+]] = %c0 to %{{.+}} step %c1
+// CHECK: scf.for %{{.+}} = %c0 to %c8 step %c1
+// CHECK: %[[X:.+]] = vector.transfer_read %{{.+}}[%[[TOKEN]], %c0]
+// CHECK: %[[G:.+]] = vector.transfer_read %[[WG]][%[[E]], %{{.+}}, %c0]
+// CHECK: vector.fma %[[G]], %[[X]]
+// CHECK: vector.transfer_read %[[WU]][%[[E]], %{{.+}}, %c0]
+// CHECK: vector.reduction <add>
+// CHECK: math.exp
+// CHECK: tensor.insert %{{.+}} : tensor<32xf32>
+// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c1
+// CHECK: vector.transfer_read %[[WD]][%[[E]], %{{.+}}, %{{.+}}]
+// CHECK: vector.reduction <add>
+// CHECK: tensor.insert %{{.+}} : tensor<?x16xf32>
+func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
+    %wg: tensor<4x64x16xf32>, %wu: tensor<4x64x16xf32>,
+    %wd: tensor<4x16x64xf32>) -> tensor<?x16xf32> {
+  %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu) down_proj(%wd)
+      activation(silu_glu)
+      tiling(#moe.expert_tiling<kernel = gemv, hidden_tile = 32, token_tile = 32>)
+      : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x64x16xf32>,
+         tensor<4x64x16xf32>, tensor<4x16x64xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// kernel = gemm: token tiles of 32 (ceil(n / 32) of them); each tile's rows
+// are transposed into a 16 x 32 f32 buffer; per F-tile of 32 (2 of them),
+// blocks of 4 gate and 4 up rows broadcast each weight element against two
+// vectors of 16 tokens (8 rows x 2 vectors of accumulators), the
+// activation is written into the 32 x 32 hidden tile, then blocks of 8 down
+// rows accumulate into the transposed output, which is transposed back.
+
+// CHECK-LABEL: func.func @experts_gemm
+// CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %{{.+}}: tensor<5xi32>, %[[WG:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WU:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WD:[a-z0-9]+]]: tensor<4x16x64xf32>
+// CHECK: scf.forall (%[[E:.+]]) in (4)
+// CHECK-DAG: %[[XT:.+]] = bufferization.alloc_tensor() : tensor<16x32xf32>
+// CHECK-DAG: %[[HT:.+]] = bufferization.alloc_tensor() : tensor<32x32xf32>
+// CHECK: %[[TILES:.+]] = arith.ceildivsi %{{.+}}, %c32
+// CHECK: scf.for %{{.+}} = %c0 to %[[TILES]] step %c1
+// CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<?x16xf32>) outs(%{{.+}} : tensor<16x?xf32>)
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1
+// CHECK: scf.for %[[D:.+]] = %c0 to %c16 step %c1
+// CHECK: vector.transfer_read %{{.+}}[%[[D]], %c0], %{{.+}} : tensor<16x32xf32>, vector<16xf32>
+// CHECK: %[[W:.+]] = tensor.extract %[[WG]][%[[E]], %{{.+}}, %[[D]]]
+// CHECK: %[[B:.+]] = vector.broadcast %[[W]] : f32 to vector<16xf32>
+// CHECK: vector.fma %[[B]]
+// CHECK: tensor.extract %[[WU]][%[[E]], %{{.+}}, %[[D]]]
+// CHECK: math.exp %{{.+}} : vector<16xf32>
+// CHECK: vector.transfer_write %{{.+}} : vector<16xf32>, tensor<32x32xf32>
+// CHECK: scf.for %[[K:.+]] = %c0 to %c32 step %c1
+// CHECK: tensor.extract %[[WD]][%[[E]], %{{.+}}, %{{.+}}]
+// CHECK: vector.fma
+// CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<16x?xf32>) outs(%{{.+}} : tensor<?x16xf32>)
+func.func @experts_gemm(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
+    %wg: tensor<4x64x16xf32>, %wu: tensor<4x64x16xf32>,
+    %wd: tensor<4x16x64xf32>) -> tensor<?x16xf32> {
+  %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu) down_proj(%wd)
+      activation(silu_glu)
+      tiling(#moe.expert_tiling<kernel = gemm, hidden_tile = 32, token_tile = 32>)
+      : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x64x16xf32>,
+         tensor<4x64x16xf32>, tensor<4x16x64xf32>) -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
 

@@ -1519,6 +1519,27 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
 
 // -----
 
+// expected-error @+1 {{expects hidden_tile >= 1, but found 0}}
+module attributes {test.tiling = #moe.expert_tiling<kernel = gemv, hidden_tile = 0, token_tile = 32>} {}
+
+// -----
+
+// expected-error @+1 {{expects token_tile >= 1, but found 0}}
+module attributes {test.tiling = #moe.expert_tiling<kernel = gemm, hidden_tile = 16, token_tile = 0>} {}
+
+// -----
+
+// expected-error @+1 {{expects gemm_min_rows only with kernel = auto, but found gemm_min_rows = 8 with kernel = gemv}}
+module attributes {test.tiling = #moe.expert_tiling<kernel = gemv, hidden_tile = 16, token_tile = 32, gemm_min_rows = 8>} {}
+
+// -----
+
+// expected-error @+2 {{expected ::mlir::moe::ExpertKernel to be one of: auto, gemv, gemm}}
+// expected-error @+1 {{failed to parse MoE_ExpertTilingAttr parameter 'kernel'}}
+module attributes {test.tiling = #moe.expert_tiling<kernel = blas, hidden_tile = 16, token_tile = 32>} {}
+
+// -----
+
 // expected-error @+2 {{expected ::mlir::moe::TargetKind to be one of: cpu, cuda}}
 // expected-error @+1 {{failed to parse MoE_TargetAttr parameter 'kind'}}
 module attributes {moe.target = #moe.target<kind = tpu>} {}

@@ -197,6 +197,15 @@ func.func @experts_silu_glu_dropless(%rows: tensor<?x16xf32>, %offsets: tensor<5
   return %y : tensor<?x16xf32>
 }
 
+// CHECK-LABEL: func.func @experts_tiled(
+// CHECK: moe.experts %{{.*}}, %{{.*}} gate_proj(%{{.*}}) up_proj(%{{.*}}) down_proj(%{{.*}}) activation(silu_glu) tiling(<kernel = auto, hidden_tile = 16, token_tile = 32, gemm_min_rows = 8>) :
+// CHECK: moe.experts %{{.*}}, %{{.*}} up_proj(%{{.*}}) down_proj(%{{.*}}) activation(relu) tiling(<kernel = gemv, hidden_tile = 32, token_tile = 32>) :
+func.func @experts_tiled(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>, %wg: tensor<4x32x16xf32>, %wu: tensor<4x32x16xf32>, %wd: tensor<4x16x32xf32>) -> (tensor<?x16xf32>, tensor<?x16xf32>) {
+  %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu) down_proj(%wd) activation(silu_glu) tiling(#moe.expert_tiling<kernel = auto, hidden_tile = 16, token_tile = 32, gemm_min_rows = 8>) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x32x16xf32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<?x16xf32>
+  %z = moe.experts %rows, %offsets up_proj(%wu) down_proj(%wd) activation(relu) tiling(#moe.expert_tiling<kernel = gemv, hidden_tile = 32, token_tile = 32>) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<?x16xf32>
+  return %y, %z : tensor<?x16xf32>, tensor<?x16xf32>
+}
+
 // CHECK-LABEL: func.func @experts_gelu_glu_dropless(
 // CHECK: %{{.*}} = moe.experts %{{.*}}, %{{.*}} gate_proj(%{{.*}}) up_proj(%{{.*}}) down_proj(%{{.*}}) activation(gelu_glu) : (tensor<12x16xf32>, tensor<5xi64>, tensor<4x32x16xf32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<12x16xf32>
 func.func @experts_gelu_glu_dropless(%rows: tensor<12x16xf32>, %offsets: tensor<5xi64>, %wg: tensor<4x32x16xf32>, %wu: tensor<4x32x16xf32>, %wd: tensor<4x16x32xf32>) -> tensor<12x16xf32> {

@@ -28,15 +28,14 @@ using namespace mlir::moe;
 
 namespace {
 
-/// `op`'s tiling (the cost model's when it has none) with `kernel` fixed.
+/// Fixes `op`'s kernel: a tiling with `kernel = auto` (or none) is replaced
+/// by the cost model's tiling for `kernel`; a tiling with a fixed kernel
+/// (written by a user) is kept.
 void setKernel(ExpertsOp op, ExpertKernel kernel) {
   ExpertTilingAttr tiling = op.getTilingAttr();
-  if (!tiling)
-    tiling = tileExperts(op);
-  op.setTilingAttr(ExpertTilingAttr::get(op.getContext(), kernel,
-                                         tiling.getHiddenTile(),
-                                         tiling.getTokenTile(),
-                                         /*gemmMinRows=*/0));
+  if (tiling && tiling.getKernel() != ExpertKernel::Auto)
+    return;
+  op.setTilingAttr(tileExperts(op, /*fastMemoryBytes=*/0, kernel));
 }
 
 /// The argument whose dimension 0 is the token count: the first ranked

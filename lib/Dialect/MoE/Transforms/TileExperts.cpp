@@ -19,10 +19,11 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
-ExpertTilingAttr mlir::moe::tileExperts(ExpertsOp op,
-                                        uint64_t fastMemoryBytes) {
-  ExpertTilingChoice choice = chooseExpertTiling(
-      getExpertProblem(op), getTargetOrHostDefault(op), fastMemoryBytes);
+ExpertTilingAttr mlir::moe::tileExperts(ExpertsOp op, uint64_t fastMemoryBytes,
+                                        ExpertKernel kernel) {
+  ExpertTilingChoice choice =
+      chooseExpertTiling(getExpertProblem(op), getTargetOrHostDefault(op),
+                         fastMemoryBytes, kernel);
   return ExpertTilingAttr::get(op.getContext(), choice.kernel,
                                choice.hiddenTile, choice.tokenTile,
                                choice.gemmMinRows);

@@ -106,10 +106,12 @@ void reassociateFloatArith(Operation *root);
 /// approximations (see moe-approximate-vector-math).
 LogicalResult approximateVectorMath(Operation *root);
 
-/// The tiling that the expert cost model chooses for `op` on the target of
-/// its module (or the host), with `fastMemoryBytes` overriding the target's
-/// per-core budget when nonzero (see moe-tile-experts).
-ExpertTilingAttr tileExperts(ExpertsOp op, uint64_t fastMemoryBytes = 0);
+/// The tiling that the expert cost model chooses for `op` and `kernel` on
+/// the target of its module (or the host), with `fastMemoryBytes`
+/// overriding the target's per-core budget when nonzero (see
+/// moe-tile-experts).
+ExpertTilingAttr tileExperts(ExpertsOp op, uint64_t fastMemoryBytes = 0,
+                             ExpertKernel kernel = ExpertKernel::Auto);
 
 /// Multi-versions `function` on its token count (see moe-specialize-tokens):
 /// if it has moe.experts ops on a dynamic number of rows, its body becomes

@@ -1,0 +1,176 @@
+//===- ExpertCostModelTest.cpp - Tiles and kernels for moe.experts --------===//
+//
+// chooseExpertTiling() and chooseTokenThreshold() on the layer shapes of
+// BENCHMARKS.md: tiles that fit the budget and divide F, the token tile's
+// bounds, the gemm tile, the gemv/gemm crossover; and getExpertProblem()
+// on a parsed dispatch + experts chain.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestSupport.h"
+
+#include "moe/Analysis/CostModel.h"
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+class ExpertCostModelTest : public test::MoETest {};
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+/// An AVX-512 CPU with `l2` bytes of fast memory per core.
+TargetAttr cpuTarget(MLIRContext &context, uint64_t l2) {
+  return TargetAttr::get(&context, TargetKind::CPU, l2, 32 * kMiB,
+                         /*vectorBits=*/512, /*computeUnits=*/2,
+                         /*bandwidthGbps=*/70, /*peakGflops=*/450);
+}
+
+ExpertProblem makeProblem(int64_t model, int64_t hidden, int64_t experts,
+                          int64_t topK, int64_t weightBytes = 4) {
+  ExpertProblem problem;
+  problem.modelDim = model;
+  problem.hiddenDim = hidden;
+  problem.numExperts = experts;
+  problem.topK = topK;
+  problem.weightBytes = weightBytes;
+  return problem;
+}
+
+TEST_F(ExpertCostModelTest, RegisterBlockFollowsVectorWidth) {
+  ExpertRegisterBlock wide = getExpertRegisterBlock(cpuTarget(context, kMiB));
+  EXPECT_EQ(wide.lanes, 16);
+  EXPECT_EQ(wide.tokenVectors, 2);
+  EXPECT_EQ(wide.modelRows, 8);
+  auto avx2 = TargetAttr::get(&context, TargetKind::CPU, kMiB, 32 * kMiB, 256,
+                              2, 70, 200);
+  ExpertRegisterBlock narrow = getExpertRegisterBlock(avx2);
+  EXPECT_EQ(narrow.lanes, 8);
+  EXPECT_EQ(narrow.tokenVectors, 1);
+  EXPECT_EQ(narrow.modelRows, 4);
+}
+
+TEST_F(ExpertCostModelTest, HiddenTileFitsHalfTheBudgetAndDividesF) {
+  // Every layer case of BENCHMARKS.md, f32 and bf16, three budgets.
+  const int64_t shapes[][2] = {
+      {2048, 1024}, {4096, 14336}, {2048, 1408}, {2048, 768}};
+  for (uint64_t budget : {kMiB / 4, kMiB, 4 * kMiB})
+    for (const auto &shape : shapes)
+      for (int64_t bytes : {4, 2}) {
+        ExpertProblem problem = makeProblem(shape[0], shape[1], 64, 8, bytes);
+        ExpertTilingChoice choice =
+            chooseExpertTiling(problem, cpuTarget(context, budget));
+        SCOPED_TRACE(testing::Message() << "D " << shape[0] << " F "
+                                        << shape[1] << " bytes " << bytes
+                                        << " budget " << budget);
+        EXPECT_EQ(choice.kernel, ExpertKernel::Auto);
+        EXPECT_EQ(shape[1] % choice.hiddenTile, 0);
+        EXPECT_EQ(choice.hiddenTile % 16, 0);
+        // Fits half the budget unless one vector of hidden units is
+        // already too big (D = 4096 at 256 KiB).
+        if (choice.hiddenTile > 16)
+          EXPECT_LE(expertTileWeightBytes(problem, choice.hiddenTile),
+                    static_cast<int64_t>(budget / 2));
+        EXPECT_EQ(choice.tokenTile % 32, 0);
+        EXPECT_GE(choice.tokenTile, 32);
+        EXPECT_LE(choice.tokenTile, 256);
+        EXPECT_EQ(choice.gemmMinRows, 8);
+      }
+}
+
+TEST_F(ExpertCostModelTest, OLMoEAtOneMiB) {
+  ExpertProblem problem = makeProblem(2048, 1024, 64, 8);
+  ExpertTilingChoice choice =
+      chooseExpertTiling(problem, cpuTarget(context, kMiB));
+  // 512 KiB / (24 KiB + 256 B) per hidden unit = 21 -> 16.
+  EXPECT_EQ(choice.hiddenTile, 16);
+  // 512 KiB / (2 x 2048 x 4 B) = 32 tokens.
+  EXPECT_EQ(choice.tokenTile, 32);
+  // bf16 weights: 41 -> 32.
+  problem.weightBytes = 2;
+  EXPECT_EQ(chooseExpertTiling(problem, cpuTarget(context, kMiB)).hiddenTile,
+            32);
+}
+
+TEST_F(ExpertCostModelTest, BudgetOverrideWins) {
+  ExpertProblem problem = makeProblem(2048, 1024, 64, 8);
+  ExpertTilingChoice small =
+      chooseExpertTiling(problem, cpuTarget(context, 4 * kMiB), 256 * 1024);
+  ExpertTilingChoice large = chooseExpertTiling(
+      problem, cpuTarget(context, 256 * 1024), 4 * kMiB);
+  EXPECT_EQ(small.hiddenTile, 16);
+  EXPECT_EQ(small.tokenTile, 32);
+  EXPECT_EQ(large.hiddenTile, 64);
+  EXPECT_EQ(large.tokenTile, 128);
+}
+
+TEST_F(ExpertCostModelTest, GemmTileIsBoundByTheHiddenTileBuffer) {
+  for (const auto &shape : {std::pair<int64_t, int64_t>{2048, 1024},
+                            {4096, 14336},
+                            {2048, 1408},
+                            {2048, 768}}) {
+    ExpertTilingChoice gemm =
+        chooseExpertTiling(makeProblem(shape.first, shape.second, 64, 8),
+                           cpuTarget(context, kMiB), 0, ExpertKernel::Gemm);
+    EXPECT_EQ(gemm.kernel, ExpertKernel::Gemm);
+    EXPECT_EQ(gemm.gemmMinRows, 0);
+    EXPECT_LE(gemm.hiddenTile, 256);
+    EXPECT_EQ(shape.second % gemm.hiddenTile, 0);
+  }
+  // 1408 = 88 x 16: the largest multiple of 16 <= 256 dividing it is 176.
+  EXPECT_EQ(chooseExpertTiling(makeProblem(2048, 1408, 64, 6),
+                               cpuTarget(context, kMiB), 0, ExpertKernel::Gemm)
+                .hiddenTile,
+            176);
+}
+
+TEST_F(ExpertCostModelTest, OddHiddenSizeIsOneTile) {
+  ExpertTilingChoice choice =
+      chooseExpertTiling(makeProblem(24, 40, 8, 2), cpuTarget(context, kMiB));
+  EXPECT_EQ(choice.hiddenTile, 40);
+  EXPECT_EQ(choice.tokenTile, 256);
+}
+
+TEST_F(ExpertCostModelTest, TokenThresholdScalesWithExpertsPerToken) {
+  TargetAttr target = cpuTarget(context, kMiB);
+  // 8 rows per expert on average: T = 8 E / K.
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 8), target), 64);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(4096, 14336, 8, 2), target), 32);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1408, 64, 6), target), 86);
+  // K unknown: the per-expert crossover itself.
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 0), target), 8);
+}
+
+TEST_F(ExpertCostModelTest, ProblemOfAParsedChain) {
+  OwningOpRef<ModuleOp> module = parse(R"mlir(
+    func.func @f(%x: tensor<?x64xbf16>, %i: tensor<?x6xi32>,
+                 %wu: tensor<16x96x64xbf16>, %wd: tensor<16x64x96xbf16>)
+        -> tensor<?x64xbf16> {
+      %rows, %offsets, %row_of = moe.dispatch %x, %i num_experts(16)
+          : (tensor<?x64xbf16>, tensor<?x6xi32>)
+          -> (tensor<?x64xbf16>, tensor<17xi32>, tensor<?x6xi32>)
+      %y = moe.experts %rows, %offsets up_proj(%wu) down_proj(%wd)
+          activation(gelu)
+          : (tensor<?x64xbf16>, tensor<17xi32>, tensor<16x96x64xbf16>,
+             tensor<16x64x96xbf16>) -> tensor<?x64xbf16>
+      return %y : tensor<?x64xbf16>
+    })mlir");
+  ASSERT_TRUE(module);
+  ExpertsOp experts;
+  module->walk([&](ExpertsOp op) { experts = op; });
+  ASSERT_TRUE(experts);
+  ExpertProblem problem = getExpertProblem(experts);
+  EXPECT_EQ(problem.modelDim, 64);
+  EXPECT_EQ(problem.hiddenDim, 96);
+  EXPECT_EQ(problem.numExperts, 16);
+  EXPECT_EQ(problem.topK, 6);
+  EXPECT_EQ(problem.weightBytes, 2);
+  EXPECT_EQ(problem.activationBytes, 2);
+  EXPECT_FALSE(problem.gated);
+}
+
+} // namespace

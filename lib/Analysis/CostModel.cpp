@@ -53,12 +53,6 @@ ExpertProblem mlir::moe::getExpertProblem(ExpertsOp op) {
   return problem;
 }
 
-int64_t mlir::moe::expertTileWeightBytes(const ExpertProblem &problem,
-                                         int64_t hiddenTile) {
-  int64_t matrices = problem.gated ? 3 : 2;
-  return matrices * hiddenTile * problem.modelDim * problem.weightBytes;
-}
-
 /// The largest multiple of `lanes` that is at most `limit` (and at least
 /// `lanes`) and divides `hidden`; all of `hidden` when it is not a multiple
 /// of `lanes` (small test layers), so that no F-tile has a tail.
@@ -97,26 +91,16 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
   int64_t tokenBlocks = std::clamp<int64_t>(tokenBudget / blockTokens, 1, 8);
   choice.tokenTile = tokenBlocks * blockTokens;
 
-  if (kernel == ExpertKernel::Gemm) {
-    // gemm uses each weight element once per token tile, straight from
-    // memory into a broadcast: the weights need no room in cache. What
-    // must stay close is the hidden tile (F-tile x token tile f32, re-read
-    // by every block of down rows): an eighth of the budget, and at most
-    // 256 so that a block of down rows (modelRows x F-tile) stays in L1.
-    int64_t limit = std::min<int64_t>(
-        256, budget / 8 / (choice.tokenTile * 4));
-    choice.hiddenTile = largestDividingTile(hidden, limit, block.lanes);
-    return choice;
-  }
-
-  // F-tile (gemv and auto): the gate, up and down weights of one tile share
-  // the other half of the budget with the hidden tile (2 x tile x token
-  // tile f32), so that the decode kernel, which runs a tile for each of its
-  // few rows in turn, reads the tile's weights from DRAM once and then from
-  // cache.
-  int64_t perHiddenUnit =
-      expertTileWeightBytes(problem, 1) + 2 * choice.tokenTile * 4;
-  int64_t limit = std::max<int64_t>(1, (budget / 2) / perHiddenUnit);
+  // F-tile: neither kernel needs a whole F-tile of weights in cache. gemm
+  // uses each weight element once per token tile, straight from memory
+  // into a broadcast; gemv re-reads a block of 4 weight rows from L1 for
+  // each of its few rows. What must stay close is the hidden tile (F-tile x
+  // token tile f32, re-read by every block of down rows): an eighth of the
+  // budget. At most 256: a block of down rows (8 x F-tile) stays in L1, and
+  // the down projection reads runs of F-tile contiguous weights per row
+  // (1 KiB in f32), long enough for the hardware prefetchers.
+  int64_t limit =
+      std::min<int64_t>(256, budget / 8 / (choice.tokenTile * 4));
   choice.hiddenTile = largestDividingTile(hidden, limit, block.lanes);
 
   // gemv streams each weight once per row (from cache after the first);

@@ -1,8 +1,8 @@
 //===- ExpertCostModelTest.cpp - Tiles and kernels for moe.experts --------===//
 //
 // chooseExpertTiling() and chooseTokenThreshold() on the layer shapes of
-// BENCHMARKS.md: tiles that fit the budget and divide F, the token tile's
-// bounds, the gemm tile, the gemv/gemm crossover; and getExpertProblem()
+// BENCHMARKS.md: tile buffers that fit the budget, F-tiles that divide F,
+// the token tile's bounds, the gemv/gemm crossover; and getExpertProblem()
 // on a parsed dispatch + experts chain.
 //
 //===----------------------------------------------------------------------===//
@@ -54,11 +54,11 @@ TEST_F(ExpertCostModelTest, RegisterBlockFollowsVectorWidth) {
   EXPECT_EQ(narrow.modelRows, 4);
 }
 
-TEST_F(ExpertCostModelTest, HiddenTileFitsHalfTheBudgetAndDividesF) {
-  // Every layer case of BENCHMARKS.md, f32 and bf16, three budgets.
+TEST_F(ExpertCostModelTest, TilesFitTheBudgetAndDivideF) {
+  // Every layer case of BENCHMARKS.md, f32 and bf16, four budgets.
   const int64_t shapes[][2] = {
       {2048, 1024}, {4096, 14336}, {2048, 1408}, {2048, 768}};
-  for (uint64_t budget : {kMiB / 4, kMiB, 4 * kMiB})
+  for (uint64_t budget : {kMiB / 16, kMiB / 4, kMiB, 4 * kMiB})
     for (const auto &shape : shapes)
       for (int64_t bytes : {4, 2}) {
         ExpertProblem problem = makeProblem(shape[0], shape[1], 64, 8, bytes);
@@ -70,14 +70,20 @@ TEST_F(ExpertCostModelTest, HiddenTileFitsHalfTheBudgetAndDividesF) {
         EXPECT_EQ(choice.kernel, ExpertKernel::Auto);
         EXPECT_EQ(shape[1] % choice.hiddenTile, 0);
         EXPECT_EQ(choice.hiddenTile % 16, 0);
-        // Fits half the budget unless one vector of hidden units is
-        // already too big (D = 4096 at 256 KiB).
+        EXPECT_LE(choice.hiddenTile, 256);
+        // The hidden tile buffer fits an eighth of the budget unless one
+        // vector of hidden units is already too big.
         if (choice.hiddenTile > 16)
-          EXPECT_LE(expertTileWeightBytes(problem, choice.hiddenTile),
-                    static_cast<int64_t>(budget / 2));
+          EXPECT_LE(choice.hiddenTile * choice.tokenTile * 4,
+                    static_cast<int64_t>(budget / 8));
+        // The transposed rows and outputs fit half of it unless one
+        // register block of tokens is already too big.
         EXPECT_EQ(choice.tokenTile % 32, 0);
         EXPECT_GE(choice.tokenTile, 32);
         EXPECT_LE(choice.tokenTile, 256);
+        if (choice.tokenTile > 32)
+          EXPECT_LE(2 * shape[0] * choice.tokenTile * 4,
+                    static_cast<int64_t>(budget / 2));
         EXPECT_EQ(choice.gemmMinRows, 8);
       }
 }
@@ -86,14 +92,14 @@ TEST_F(ExpertCostModelTest, OLMoEAtOneMiB) {
   ExpertProblem problem = makeProblem(2048, 1024, 64, 8);
   ExpertTilingChoice choice =
       chooseExpertTiling(problem, cpuTarget(context, kMiB));
-  // 512 KiB / (24 KiB + 256 B) per hidden unit = 21 -> 16.
-  EXPECT_EQ(choice.hiddenTile, 16);
   // 512 KiB / (2 x 2048 x 4 B) = 32 tokens.
   EXPECT_EQ(choice.tokenTile, 32);
-  // bf16 weights: 41 -> 32.
-  problem.weightBytes = 2;
-  EXPECT_EQ(chooseExpertTiling(problem, cpuTarget(context, kMiB)).hiddenTile,
-            32);
+  // 128 KiB / (32 x 4 B) = 1024, capped at 256.
+  EXPECT_EQ(choice.hiddenTile, 256);
+  // 64 KiB: 8 KiB / 128 B = 64 hidden units.
+  EXPECT_EQ(
+      chooseExpertTiling(problem, cpuTarget(context, kMiB / 16)).hiddenTile,
+      64);
 }
 
 TEST_F(ExpertCostModelTest, BudgetOverrideWins) {
@@ -102,13 +108,13 @@ TEST_F(ExpertCostModelTest, BudgetOverrideWins) {
       chooseExpertTiling(problem, cpuTarget(context, 4 * kMiB), 256 * 1024);
   ExpertTilingChoice large = chooseExpertTiling(
       problem, cpuTarget(context, 256 * 1024), 4 * kMiB);
-  EXPECT_EQ(small.hiddenTile, 16);
+  EXPECT_EQ(small.hiddenTile, 256);
   EXPECT_EQ(small.tokenTile, 32);
-  EXPECT_EQ(large.hiddenTile, 64);
+  EXPECT_EQ(large.hiddenTile, 256);
   EXPECT_EQ(large.tokenTile, 128);
 }
 
-TEST_F(ExpertCostModelTest, GemmTileIsBoundByTheHiddenTileBuffer) {
+TEST_F(ExpertCostModelTest, GemmTileDividesF) {
   for (const auto &shape : {std::pair<int64_t, int64_t>{2048, 1024},
                             {4096, 14336},
                             {2048, 1408},

@@ -67,10 +67,6 @@ struct ExpertTilingChoice {
   int64_t gemmMinRows = 0;
 };
 
-/// Bytes of weights that one F-tile of `hiddenTile` hidden units reads per
-/// expert: gate, up (gated only) and down columns.
-int64_t expertTileWeightBytes(const ExpertProblem &problem, int64_t hiddenTile);
-
 /// Chooses the F-tile and token tile for `kernel` (and, for Auto, the
 /// gemv/gemm crossover) for `problem` on `target` (parameters left 0 in the
 /// target take its kind's defaults), with `fastMemoryBytes` overriding the
@@ -105,9 +101,10 @@ RepeatSchedule chooseRepeatSchedule(const RepeatProblem &problem,
                                     uint64_t cacheBytes,
                                     int64_t maxUnrollCount);
 
-/// The most ops (count x body ops) that unrolling an auto moe.repeat may
-/// produce: about the size of a transformer block repeated four times, so
-/// that unrolling never multiplies the code of a whole model.
+/// The most ops (count x body ops, payloads included) that unrolling an auto
+/// moe.repeat may produce: a SwiGLU FFN block (~35 ops) may be unrolled up
+/// to 7 times, a whole transformer block (~200 ops, MobileLLM) not even
+/// twice, so that unrolling never multiplies the code of a whole model.
 inline constexpr int64_t kMaxUnrolledRepeatOps = 256;
 
 class RepeatOp;

@@ -3,13 +3,13 @@
 // One expert's FFN on its rows, written as vector-dialect loop nests on
 // tensors (bufferization makes the tile buffers, LLVM allocates registers):
 //
-// * gemv (few rows, memory-bound): per F-tile, per row, the gate and up
-//   rows of the tile are dotted with the row in blocks of `gemvRows`
-//   weight rows (vectors along D, one accumulator per weight row), the
-//   activation fills a hidden tile of F-tile values, and the down rows
-//   (vectors along the F-tile) add the tile's contribution to the output
-//   row. The F-tile's weights are read from DRAM for the first row and
-//   from cache for the others.
+// * gemv (few rows, memory-bound): per F-tile, blocks of `gemvRows` gate
+//   and up weight rows are dotted with each row in turn (vectors along D,
+//   one accumulator per weight row), the activation fills the rows x F-tile
+//   hidden tile, then blocks of down rows (vectors along the F-tile) are
+//   dotted with each row's hidden tile and added to its output row. A block
+//   of weight rows is read from DRAM for the first row and from L1 for the
+//   others.
 //
 // * gemm (many rows, compute-bound): per token tile, the rows are
 //   transposed once (D x tile, f32, zero-padded) so that vectors run along
@@ -222,7 +222,7 @@ Value gemvHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, Value rows,
     Value value = ffn.gated() ? activate(b, ffn, sums[r], sums[count + r])
                               : activate(b, ffn, Value(), sums[r]);
     hidden = tensor::InsertOp::create(b, value, hidden,
-                                      ValueRange{addIndex(b, first, r)});
+                                      ValueRange{token, addIndex(b, first, r)});
   }
   return hidden;
 }
@@ -235,7 +235,7 @@ Value gemvDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
   SmallVector<Value> sums = buildRowDots(
       b, count, hiddenTile, ffn.block.lanes,
       [&](LocBuilder &s, Value k, bool inBounds) {
-        return readVector(s, hidden, {k}, ffn.block.lanes, inBounds);
+        return readVector(s, hidden, {token, k}, ffn.block.lanes, inBounds);
       },
       [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
         return readVector(s, ffn.down,
@@ -256,35 +256,38 @@ Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
   Type f32 = b.getF32Type();
   Value out = filledTensor(b, {count, b.getIndexAttr(ffn.model)},
                            f32Constant(b, 0.0));
-  Value hidden0 = emptyTensor(b, {b.getIndexAttr(hiddenTile)}, f32);
+  // The hidden tile of all rows (rows x F-tile), allocated once per expert.
+  Value hidden0 = bufferization::AllocTensorOp::create(
+      b, RankedTensorType::get({ShapedType::kDynamic, hiddenTile}, f32),
+      ValueRange{count});
   int64_t tiles = ffn.hidden / hiddenTile;
-  // F-tiles outside, rows inside: the rows of one expert re-read the tile's
-  // weights from cache.
+  // Per F-tile: each block of weight rows is loaded for the first row and
+  // re-read from L1 for the others (rows innermost), so the expert's
+  // weights stream from DRAM once whatever the number of rows.
   return buildLoop(
       b, indexConstant(b, 0), indexConstant(b, tiles), {out, hidden0},
       [&](LocBuilder &t, Value tile, ValueRange tileArgs) {
         Value f0 = mulIndex(t, tile, hiddenTile);
-        return buildLoop(
-            t, indexConstant(t, 0), count, tileArgs,
-            [&](LocBuilder &r, Value token, ValueRange args) {
-              Value hidden =
-                  forRowBlocks(r, hiddenTile, ffn.block.gemvRows, {args[1]},
-                               [&](LocBuilder &s, Value first, int64_t n,
-                                   ValueRange blockArgs) {
+        Value hidden = forRowBlocks(
+            t, hiddenTile, ffn.block.gemvRows, {tileArgs[1]},
+            [&](LocBuilder &s, Value first, int64_t n, ValueRange blockArgs) {
+              return buildLoop(s, indexConstant(s, 0), count, blockArgs,
+                               [&](LocBuilder &r, Value token, ValueRange h) {
                                  return SmallVector<Value>{gemvHiddenBlock(
-                                     s, ffn, rows, token, f0, first, n,
-                                     blockArgs[0])};
-                               })[0];
-              Value updated =
-                  forRowBlocks(r, ffn.model, ffn.block.gemvRows, {args[0]},
-                               [&](LocBuilder &s, Value first, int64_t n,
-                                   ValueRange blockArgs) {
-                                 return SmallVector<Value>{gemvDownBlock(
-                                     s, ffn, hiddenTile, token, f0, first, n,
-                                     hidden, blockArgs[0])};
-                               })[0];
-              return SmallVector<Value>{updated, hidden};
-            });
+                                     r, ffn, rows, token, f0, first, n, h[0])};
+                               });
+            })[0];
+        Value updated = forRowBlocks(
+            t, ffn.model, ffn.block.gemvRows, {tileArgs[0]},
+            [&](LocBuilder &s, Value first, int64_t n, ValueRange blockArgs) {
+              return buildLoop(s, indexConstant(s, 0), count, blockArgs,
+                               [&](LocBuilder &r, Value token, ValueRange o) {
+                                 return SmallVector<Value>{
+                                     gemvDownBlock(r, ffn, hiddenTile, token,
+                                                   f0, first, n, hidden, o[0])};
+                               });
+            })[0];
+        return SmallVector<Value>{updated, hidden};
       })[0];
 }
 

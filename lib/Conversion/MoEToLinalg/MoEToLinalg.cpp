@@ -673,35 +673,63 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
     if (!tiling)
       tiling = tileExperts(op);
 
-    // One iteration per expert; an expert without rows does nothing, so the
-    // work follows the routed rows, not E.
+    // Where expert e's rows are: (start, count), clamped to the rows.
+    auto expertRows = [&](LocBuilder &l, Value expert) {
+      Value start, count;
+      if (capacity) {
+        // Counts past C (or negative) are clamped: the rows exist.
+        Value raw = toIndex(l, extract(l, segments, {expert}));
+        Value limit = dimSize(l, rows, 1);
+        start = indexConstant(l, 0);
+        count = arith::MaxSIOp::create(
+            l, indexConstant(l, 0), arith::MinSIOp::create(l, raw, limit));
+      } else {
+        // Offsets are clamped to [0, R]: bad offsets give empty or
+        // shortened segments, never an access outside the rows.
+        Value zeroIndex = indexConstant(l, 0);
+        Value limit = dimSize(l, rows, 0);
+        auto clampToRows = [&](Value value) -> Value {
+          return arith::MinSIOp::create(
+              l, arith::MaxSIOp::create(l, value, zeroIndex), limit);
+        };
+        start = clampToRows(toIndex(l, extract(l, segments, {expert})));
+        Value next = arith::AddIOp::create(l, expert, indexConstant(l, 1));
+        Value end = clampToRows(toIndex(l, extract(l, segments, {next})));
+        count = arith::MaxSIOp::create(
+            l, zeroIndex, arith::SubIOp::create(l, end, start));
+      }
+      return std::make_pair(start, count);
+    };
+
+    // The experts that have rows, in order (a sequential scan over E):
+    // the parallel loop runs over these only, so that the threads share the
+    // experts a batch touches (at T = 1, K of E) evenly instead of taking
+    // fixed ranges of all E.
+    Type indexType = b.getIndexType();
+    Value activeInit = emptyTensor(b, {b.getIndexAttr(numExperts)}, indexType);
+    SmallVector<Value> compacted = buildLoop(
+        b, indexConstant(b, 0), indexConstant(b, numExperts),
+        {activeInit, indexConstant(b, 0)},
+        [&](LocBuilder &l, Value expert, ValueRange args) {
+          Value hasRows = cmpI(l, arith::CmpIPredicate::sgt,
+                               expertRows(l, expert).second,
+                               indexConstant(l, 0));
+          // Written at the cursor either way (it is < E); only an expert
+          // with rows advances it.
+          Value placed = insert(l, expert, args[0], {args[1]});
+          Value next = arith::AddIOp::create(l, args[1], indexConstant(l, 1));
+          return SmallVector<Value>{
+              placed, arith::SelectOp::create(l, hasRows, next, args[1])};
+        });
+
+    // One iteration per expert with rows; the work follows the routed rows,
+    // not E.
     SmallVector<Value> results = buildForall(
-        b, {b.getIndexAttr(numExperts)}, {init},
+        b, {compacted[1]}, {init},
         [&](LocBuilder &t, ValueRange ivs, ValueRange) {
-          Value expert = ivs[0];
+          Value expert = extract(t, compacted[0], {ivs[0]});
           Value start, count;
-          if (capacity) {
-            // Counts past C (or negative) are clamped: the rows exist.
-            Value raw = toIndex(t, extract(t, segments, {expert}));
-            Value limit = dimSize(t, rows, 1);
-            start = indexConstant(t, 0);
-            count = arith::MaxSIOp::create(
-                t, indexConstant(t, 0), arith::MinSIOp::create(t, raw, limit));
-          } else {
-            // Offsets are clamped to [0, R]: bad offsets give empty or
-            // shortened segments, never an access outside the rows.
-            Value zeroIndex = indexConstant(t, 0);
-            Value limit = dimSize(t, rows, 0);
-            auto clampToRows = [&](Value value) -> Value {
-              return arith::MinSIOp::create(
-                  t, arith::MaxSIOp::create(t, value, zeroIndex), limit);
-            };
-            start = clampToRows(toIndex(t, extract(t, segments, {expert})));
-            Value next = arith::AddIOp::create(t, expert, indexConstant(t, 1));
-            Value end = clampToRows(toIndex(t, extract(t, segments, {next})));
-            count = arith::MaxSIOp::create(
-                t, zeroIndex, arith::SubIOp::create(t, end, start));
-          }
+          std::tie(start, count) = expertRows(t, expert);
           auto tileType = RankedTensorType::get(
               {ShapedType::kDynamic, rowsType.getShape().back()}, elementType);
           Value hasRows =

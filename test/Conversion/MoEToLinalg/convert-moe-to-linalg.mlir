@@ -64,14 +64,17 @@ func.func @route_with_scores(%x: tensor<?x16xf32>, %w: tensor<8x16xf32>)
 
 // -----
 
-// moe.experts: a parallel loop over experts; an expert runs its FFN only
-// when it has rows, on exactly its rows [offsets[e], offsets[e+1]). Without
+// moe.experts: a sequential scan lists the experts that have rows; a
+// parallel loop over that list runs each one's FFN on exactly its rows
+// [offsets[e], offsets[e+1]). Without
 // a tiling attribute the cost model's `auto` tiling applies: the gemm form
 // for experts with at least gemm_min_rows rows, the gemv form otherwise.
 
 // CHECK-LABEL: func.func @experts
 // CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %[[OFFSETS:[a-z0-9]+]]: tensor<5xi32>
-// CHECK: scf.forall (%[[E:.+]]) in (4) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x16xf32>)
+// CHECK: %[[ACTIVE:.+]]:2 = scf.for %{{.+}} = %c0 to %c4 step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %c0) -> (tensor<4xindex>, index)
+// CHECK: scf.forall (%[[I:.+]]) in (%[[ACTIVE]]#1) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x16xf32>)
+// CHECK: %[[E:.+]] = tensor.extract %[[ACTIVE]]#0[%[[I]]]
 // CHECK: %[[START_I32:.+]] = tensor.extract %[[OFFSETS]][%[[E]]]
 // CHECK: scf.if
 // CHECK: %[[TILE:.+]] = tensor.extract_slice %[[ROWS]][%{{.+}}, 0] [%[[N:.+]], 16] [1, 1]
@@ -95,26 +98,27 @@ func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 
 // -----
 
-// kernel = gemv: F-tiles of 32 outside (2 of them), the expert's rows
-// inside; per row, blocks of 4 gate and 4 up weight rows dotted with the
-// row (vectors along D) and reduced, the activation written into a 32-wide
-// hidden tile, then blocks of 4 down rows dotted with the hidden tile
-// (vectors along the F-tile) and added to the output row.
+// kernel = gemv: F-tiles of 32 outside (2 of them); blocks of 4 gate and 4
+// up weight rows dotted with each of the expert's rows in turn (vectors
+// along D) and reduced, the activation written into the rows x 32 hidden
+// tile; then blocks of 4 down rows dotted with each row's hidden tile
+// (vectors along the F-tile) and added to its output row.
 
 // CHECK-LABEL: func.func @experts_gemv
 // CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %{{.+}}: tensor<5xi32>, %[[WG:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WU:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WD:[a-z0-9]+]]: tensor<4x16x64xf32>
-// CHECK: scf.forall (%[[E:.+]]) in (4)
-// CHECK: %[[HIDDEN0:.+]] = tensor.empty() : tensor<32xf32>
+// CHECK: scf.forall
+// CHECK: %[[E:.+]] = tensor.extract %{{.+}} : tensor<4xindex>
+// CHECK: %[[HIDDEN0:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x32xf32>
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %[[HIDDEN0]])
-// CHECK: scf.for %[[TOKEN:.+]] = %c0 to %{{.+}} step %c1
 // CHECK: scf.for %{{.+}} = %c0 to %c8 step %c1
+// CHECK: scf.for %[[TOKEN:.+]] = %c0 to %{{.+}} step %c1
 // CHECK: %[[X:.+]] = vector.transfer_read %{{.+}}[%[[TOKEN]], %c0]
 // CHECK: %[[G:.+]] = vector.transfer_read %[[WG]][%[[E]], %{{.+}}, %c0]
 // CHECK: vector.fma %[[G]], %[[X]]
 // CHECK: vector.transfer_read %[[WU]][%[[E]], %{{.+}}, %c0]
 // CHECK: vector.reduction <add>
 // CHECK: math.exp
-// CHECK: tensor.insert %{{.+}} : tensor<32xf32>
+// CHECK: tensor.insert %{{.+}}[%[[TOKEN]], %{{.+}}] : tensor<?x32xf32>
 // CHECK: scf.for %{{.+}} = %c0 to %c4 step %c1
 // CHECK: vector.transfer_read %[[WD]][%[[E]], %{{.+}}, %{{.+}}]
 // CHECK: vector.reduction <add>
@@ -141,7 +145,8 @@ func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 
 // CHECK-LABEL: func.func @experts_gemm
 // CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %{{.+}}: tensor<5xi32>, %[[WG:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WU:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WD:[a-z0-9]+]]: tensor<4x16x64xf32>
-// CHECK: scf.forall (%[[E:.+]]) in (4)
+// CHECK: scf.forall
+// CHECK: %[[E:.+]] = tensor.extract %{{.+}} : tensor<4xindex>
 // CHECK-DAG: %[[XT:.+]] = bufferization.alloc_tensor() : tensor<16x32xf32>
 // CHECK-DAG: %[[HT:.+]] = bufferization.alloc_tensor() : tensor<32x32xf32>
 // CHECK: %[[TILES:.+]] = arith.ceildivsi %{{.+}}, %c32

@@ -5,8 +5,7 @@
 // decode variant (gemv experts) and a prefill variant (gemm experts). The
 // threshold is the cost model's: T from which an average expert has
 // gemm_min_rows = 8 rows, 8 x E / K = 8 x 64 / 8 = 64 tokens. Each variant
-// gets the cost model's tiles for its kernel (gemm: a 256-wide F-tile,
-// gemv: the weight tile that fits half of L2).
+// gets the cost model's tiles for its kernel.
 
 module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, vector_bits = 512>} {
   // CHECK-LABEL: func.func @olmoe
@@ -16,7 +15,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
   // CHECK: %[[Y:.+]] = scf.if %[[DECODE]] -> (tensor<?x2048xf32>) {
   // CHECK: moe.route
   // CHECK: moe.dispatch
-  // CHECK: moe.experts {{.+}} tiling(<kernel = gemv, hidden_tile = 16, token_tile = 32>)
+  // CHECK: moe.experts {{.+}} tiling(<kernel = gemv, hidden_tile = 256, token_tile = 32>)
   // CHECK: moe.combine
   // CHECK: scf.yield
   // CHECK: } else {

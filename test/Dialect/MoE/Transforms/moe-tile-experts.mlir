@@ -1,5 +1,5 @@
 // RUN: moe-opt %s --moe-tile-experts --split-input-file | FileCheck %s --check-prefix=TARGET
-// RUN: moe-opt %s --moe-tile-experts="fast-memory-bytes=262144" --split-input-file | FileCheck %s --check-prefix=SMALL
+// RUN: moe-opt %s --moe-tile-experts="fast-memory-bytes=65536" --split-input-file | FileCheck %s --check-prefix=SMALL
 // RUN: moe-opt %s --moe-tile-experts="fast-memory-bytes=4194304" --split-input-file | FileCheck %s --check-prefix=LARGE
 // RUN: moe-opt %s --moe-tile-experts="fast-memory-bytes=4194304 overwrite=true" --split-input-file | FileCheck %s --check-prefix=OVERWRITE
 
@@ -8,21 +8,20 @@
 // tokens):
 // * token tile: the transposed rows and output accumulators (2 x D x tile
 //   x 4 B) get half the budget: 512 KiB / 16 KiB = 32 tokens;
-// * F-tile: gate, up and down tiles (3 x D x 4 B = 24 KiB per hidden unit)
-//   plus the hidden tile (2 x 32 x 4 B) share the other half: 21 units,
-//   rounded down to a multiple of 16 that divides F = 16;
+// * F-tile: the hidden tile (F-tile x token tile x 4 B) gets an eighth:
+//   128 KiB / 128 B = 1024, capped at 256 (a multiple of 16 dividing F);
 // * gemm from 32 / 4 = 8 rows per expert.
-// With 256 KiB the F-tile stays at one vector (16) and the token tile at
-// one register block (32); with 4 MiB both grow: 128 tokens, and 80
-// hidden units rounded to a divisor of 1024: 64.
+// With 64 KiB the token tile stays at one register block (32) and the
+// F-tile shrinks to 8 KiB / 128 B = 64; with 4 MiB the token tile grows to
+// 2 MiB / 16 KiB = 128 tokens.
 
 module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, shared_cache_bytes = 33554432, vector_bits = 512, compute_units = 2>} {
   // TARGET-LABEL: func.func @olmoe_experts
-  // TARGET: moe.experts {{.+}} tiling(<kernel = auto, hidden_tile = 16, token_tile = 32, gemm_min_rows = 8>)
+  // TARGET: moe.experts {{.+}} tiling(<kernel = auto, hidden_tile = 256, token_tile = 32, gemm_min_rows = 8>)
   // SMALL-LABEL: func.func @olmoe_experts
-  // SMALL: tiling(<kernel = auto, hidden_tile = 16, token_tile = 32, gemm_min_rows = 8>)
+  // SMALL: tiling(<kernel = auto, hidden_tile = 64, token_tile = 32, gemm_min_rows = 8>)
   // LARGE-LABEL: func.func @olmoe_experts
-  // LARGE: tiling(<kernel = auto, hidden_tile = 64, token_tile = 128, gemm_min_rows = 8>)
+  // LARGE: tiling(<kernel = auto, hidden_tile = 256, token_tile = 128, gemm_min_rows = 8>)
   func.func @olmoe_experts(%rows: tensor<?x2048xf32>, %offsets: tensor<65xi32>,
       %wg: tensor<64x1024x2048xf32>, %wu: tensor<64x1024x2048xf32>,
       %wd: tensor<64x2048x1024xf32>) -> tensor<?x2048xf32> {
@@ -37,13 +36,12 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
 
 // -----
 
-// bf16 weights take half the bytes per hidden unit: twice the F-tile (41
-// units -> 32) at the same budget. Plain activations (no gate) read two
-// matrices per hidden unit instead of three.
+// The tile buffers are f32 whatever the weights, so bf16 weights and plain
+// activations (no gate) get the same tiles as f32 SwiGLU experts.
 
 module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, vector_bits = 512>} {
   // TARGET-LABEL: func.func @bf16_experts
-  // TARGET: tiling(<kernel = auto, hidden_tile = 32, token_tile = 32, gemm_min_rows = 8>)
+  // TARGET: tiling(<kernel = auto, hidden_tile = 256, token_tile = 32, gemm_min_rows = 8>)
   func.func @bf16_experts(%rows: tensor<?x2048xbf16>, %offsets: tensor<65xi32>,
       %wg: tensor<64x1024x2048xbf16>, %wu: tensor<64x1024x2048xbf16>,
       %wd: tensor<64x2048x1024xbf16>) -> tensor<?x2048xbf16> {
@@ -56,7 +54,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
   }
 
   // TARGET-LABEL: func.func @plain_experts
-  // TARGET: tiling(<kernel = auto, hidden_tile = 16, token_tile = 32, gemm_min_rows = 8>)
+  // TARGET: tiling(<kernel = auto, hidden_tile = 256, token_tile = 32, gemm_min_rows = 8>)
   func.func @plain_experts(%rows: tensor<?x2048xf32>, %offsets: tensor<9xi32>,
       %wu: tensor<8x1024x2048xf32>, %wd: tensor<8x2048x1024xf32>)
       -> tensor<?x2048xf32> {
@@ -97,7 +95,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
   // TARGET-LABEL: func.func @user_tiling
   // TARGET: tiling(<kernel = gemm, hidden_tile = 128, token_tile = 64>)
   // OVERWRITE-LABEL: func.func @user_tiling
-  // OVERWRITE: tiling(<kernel = auto, hidden_tile = 64, token_tile = 128, gemm_min_rows = 8>)
+  // OVERWRITE: tiling(<kernel = auto, hidden_tile = 256, token_tile = 128, gemm_min_rows = 8>)
   func.func @user_tiling(%rows: tensor<?x2048xf32>, %offsets: tensor<65xi32>,
       %wg: tensor<64x1024x2048xf32>, %wu: tensor<64x1024x2048xf32>,
       %wd: tensor<64x2048x1024xf32>) -> tensor<?x2048xf32> {

@@ -76,8 +76,8 @@ def MoE_ExpertTilingAttr : MoE_Attr<"ExpertTiling", "expert_tiling"> {
     * `hidden_tile`: the F-tile. Per expert and token tile, the lowering
       walks F in tiles of this many hidden units: gate and up rows of the
       tile, the activation and the down columns of the tile run back to
-      back, so the gate/up/down weights of one tile stay in fast memory
-      and the T x F intermediate exists only one tile at a time.
+      back, so the T x F intermediate exists only one tile at a time (the
+      lowering rounds it to a multiple of the vector width dividing F).
     * `token_tile`: rows of an expert processed together; each weight
       element is read from memory once per token tile.
     * `kernel`: `gemv` (weights streamed row by row, vectors along the

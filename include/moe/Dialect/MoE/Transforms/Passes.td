@@ -51,24 +51,53 @@ def MoEFuseGatingPass : Pass<"moe-fuse-gating"> {
   let description = [{
     Recognizes the router chains that importers emit and replaces each with
     one `moe.route`, whose lowering computes a token's logits, scores and
-    top-k in one loop nest without writing the T x E logits:
+    top-k in one loop nest without writing the T x E logits. Every chain
+    starts from a `linalg.matmul` of x against the [E, D] router weight
+    (transposed-B maps, zero-filled f32 accumulator):
 
-    * softmax, then top-k (Mixtral, OLMoE, Qwen-MoE):
-      `linalg.matmul` of x against the [E, D] router weight (transposed-B
-      maps, zero-filled f32 accumulator) -> `linalg.softmax` over the
-      experts -> `moe.topk` becomes `moe.route ... score(softmax)`; the
-      top-k values are the routing weights.
+    * softmax, then top-k (Mixtral, OLMoE, Qwen-MoE): the matmul ->
+      `linalg.softmax` over the experts -> `moe.topk` becomes
+      `moe.route ... score(softmax)`; the top-k values are the weights.
+    * sigmoid, then top-k: the matmul -> an elementwise
+      `1 / (1 + exp(-l))` (the form torch-mlir, StableHLO and TOSA lower a
+      sigmoid to; `-l` may be `0 - l`) -> `moe.topk` becomes
+      `moe.route ... score(sigmoid)`.
     * top-k, then softmax (softmax over the selected logits): the matmul ->
       `moe.topk` -> `linalg.softmax` of the top-k values becomes
       `moe.route ... score(softmax_topk)`.
+    * a selection bias (DeepSeek-V3's `e_score_correction_bias`): softmax
+      or sigmoid scores `s`; `s + bias` with bias an E-vector broadcast
+      over the tokens (read at `(t, e) -> (e)`, or a 1 x E tensor at
+      `(t, e) -> (0, e)` as torch-mlir writes `bias.unsqueeze(0)`);
+      `moe.topk` of that, its values unused; the weights gathered from the
+      unbiased `s` at the indices, as torch-mlir lowers `torch.gather` (a
+      `linalg.generic` over the indices whose body is
+      `tensor.extract %s[linalg.index 0, index_cast(index)]`) becomes
+      `moe.route ... bias(%bias)`.
 
-    * a moe.route followed by dividing its weights by their sum over the
-      top-k (`linalg.reduce` add over dimension 1 from a zero fill, then an
-      elementwise `linalg.generic` divide that broadcasts the sum) gets
-      `normalize` instead.
+    After a route:
 
-    A chain whose logits, scores or sums have another use, or whose softmax
-    runs over another dimension, is left alone.
+    * dividing its weights by their sum over the top-k (`linalg.reduce` add
+      over dimension 1 from a zero fill, then an elementwise
+      `linalg.generic` divide that broadcasts the sum) sets `normalize`;
+    * then multiplying them by a finite f32 constant > 0 (the routed
+      scaling factor) sets `scale`.
+
+    Elementwise steps (the sigmoid, the bias add, the multiply) are matched
+    in any of the forms importers produce: one `linalg.generic` (or
+    `linalg.map`) whose body holds the scalar ops, one op per generic or
+    named elementwise op (what `convert-elementwise-to-linalg` makes of
+    tensor code), or `arith`/`math` ops on whole tensors; constants may be
+    scalars, splat tensors or fills.
+
+    A chain is left alone when its logits, scores or another intermediate
+    has a use outside it, or when a softmax, bias or sum runs over another
+    dimension. Not recognized: group-limited routing (`n_group`), a
+    normalization with an epsilon (`sum + 1e-20`) or by a kept-dimension
+    T x 1 sum, and gathers written with `tensor.gather`. The fused route matches the chain up to float
+    rounding; with `normalize`, a token whose selected scores are all
+    exactly 0 (sigmoid logits below about -88) gets zeros where the chain
+    divides 0 by 0.
 
     Before:
 
@@ -83,8 +112,17 @@ def MoEFuseGatingPass : Pass<"moe-fuse-gating"> {
     ```mlir
     %v, %i = moe.route %x, %w top_k(2) : (...) -> (tensor<?x2xf32>, tensor<?x2xi32>)
     ```
+
+    DeepSeek-V3 without groups (sigmoid, bias, gather, divide by the sum,
+    times 2.5) becomes:
+
+    ```mlir
+    %v, %i = moe.route %x, %w bias(%b) top_k(8) score(sigmoid) normalize scale(2.500000e+00)
+        : (...) -> (tensor<?x8xf32>, tensor<?x8xi32>)
+    ```
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def MoETileExpertsPass : Pass<"moe-tile-experts"> {
@@ -94,16 +132,17 @@ def MoETileExpertsPass : Pass<"moe-tile-experts"> {
     library) on every `moe.experts` without a `tiling` attribute and
     records its choice as `#moe.expert_tiling`:
 
-    * the F-tile is the largest multiple of the register block whose gate,
-      up and down weight tiles (3 x F-tile x D elements for gated
-      activations, 2 x for plain ones) fit the per-core fast-memory
-      budget, so a token tile's pass over one F-tile reads each weight
-      from DRAM once and re-reads it from cache;
-    * the token tile is the largest multiple of the vector width whose
-      transposed rows, hidden tile and output accumulators fit next to it;
-    * `kernel = auto` with `gemm_min_rows` from the crossover of the
-      memory-bound and the compute-bound form, unless
-      `moe-specialize-tokens` fixes it per variant.
+    * the token tile is the largest multiple of the register block's
+      tokens (32 with AVX-512, at most 256) whose transposed rows and f32
+      output accumulators (2 x D x tile x 4 B) fit half the per-core
+      fast-memory budget: each expert's weights stream from DRAM once per
+      token tile;
+    * the F-tile is the largest multiple of the vector width that divides
+      F, is at most 256, and whose hidden tile (F-tile x token tile x 4 B)
+      fits an eighth of the budget: gate, up, activation and down run per
+      F-tile, so the T x F intermediate never exists beyond one tile;
+    * `kernel = auto` with `gemm_min_rows` (a quarter of a register block
+      of tokens), unless `moe-specialize-tokens` fixes it per variant.
 
     The budget is the module's `#moe.target` (or the host's), unless the
     `fast-memory-bytes` option overrides it.
@@ -111,10 +150,10 @@ def MoETileExpertsPass : Pass<"moe-tile-experts"> {
     ```mlir
     %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu)
         down_proj(%wd) activation(silu_glu) : (...) -> tensor<?x2048xf32>
-    // becomes, for a 1 MiB budget and f32 weights:
+    // becomes, for a 1 MiB budget and D = 2048, F = 1024:
     %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu)
         down_proj(%wd) activation(silu_glu)
-        tiling(#moe.expert_tiling<kernel = auto, hidden_tile = 32,
+        tiling(#moe.expert_tiling<kernel = auto, hidden_tile = 256,
                token_tile = 32, gemm_min_rows = 8>) : (...) -> tensor<?x2048xf32>
     ```
   }];
@@ -168,6 +207,98 @@ def MoESpecializeTokensPass : Pass<"moe-specialize-tokens",
     "::mlir::arith::ArithDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def MoEApproximateVectorMathPass : Pass<"moe-approximate-vector-math"> {
+  let summary = "replace exp, erf and tanh on vectors by polynomial "
+                "approximations";
+  let description = [{
+    LLVM has no vector exp or erf for x86 without a vector math library: a
+    `math.exp` on `vector<16xf32>` becomes 16 calls to `expf`. In the expert
+    kernels that is one call per hidden unit and token, which at prefill
+    sizes costs more than the gate projection. This pass rewrites the
+    `math.exp`, `math.erf` and `math.tanh` ops whose operands are f32
+    vectors into MLIR's polynomial approximations (arith ops on vectors,
+    within a few ulp of libm); scalar math ops keep their exact lowering.
+
+    ```mlir
+    %e = math.exp %v : vector<16xf32>
+    // becomes a range reduction, a polynomial and an exponent bit-shift,
+    // all on vector<16xf32>.
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def MoEScheduleRepeatsPass : Pass<"moe-schedule-repeats"> {
+  let summary = "unroll, keep, or keep resident each moe.repeat";
+  let description = [{
+    Decides, per `moe.repeat` with `schedule(auto)`, how it runs, using the
+    repeat cost model (`chooseRepeatSchedule` in the Analysis library), in
+    this order:
+
+    * `unroll` when the count is 1: nothing is reused, and the body is
+      simply inlined;
+    * `resident` when the body's weights (the statically shaped tensors it
+      reads from above) fit the fast-memory budget (the shared cache on
+      CPU): the loop is kept, and what depends only on values defined
+      outside the body is computed once before it, so every iteration
+      reuses the same copy of the weights from cache;
+    * `unroll` when the count is at most `max-unroll-count` and the
+      unrolled code is small (count x body ops <= 256): the body is cloned
+      `count` times, the iter_args of each copy replaced by the yields of
+      the previous one (then the repeat is gone);
+    * otherwise the loop is kept as it is (schedule stays `auto`).
+
+    Explicit `unroll` repeats are unrolled; explicit `resident` ones are
+    kept, and their loop-invariant code is hoisted too. The budget is the
+    module's `#moe.target` (its `shared_cache_bytes`, or the host's) unless
+    `cache-bytes` overrides it. Nested repeats are scheduled innermost
+    first, so what an inner one hoists may leave the outer one too.
+
+    Hoisting moves the memory-effect-free ops whose operands (also those
+    used in their regions) are all defined outside the body to just before
+    the repeat; the body runs at least once, so this never computes
+    anything that would not have been computed. Initializations
+    (`tensor.empty`, `linalg.fill`) that are hoisted only because their
+    operands are invariant are copied back next to their users in the body:
+    a shared init tensor would make bufferization copy it every iteration.
+
+    Before (a 16 KiB weight, a 1 MiB cache):
+
+    ```mlir
+    %y = moe.repeat 8 iter_args(%h = %x) : tensor<?x64xf32> {
+      %e = tensor.empty() : tensor<64x64xf32>
+      %wt = linalg.transpose ins(%w : tensor<64x64xf32>)
+          outs(%e : tensor<64x64xf32>) permutation = [1, 0]
+      %next = linalg.matmul ins(%h, %wt : ...) outs(...) -> tensor<?x64xf32>
+      moe.yield %next : tensor<?x64xf32>
+    }
+    ```
+
+    After:
+
+    ```mlir
+    %e = tensor.empty() : tensor<64x64xf32>
+    %wt = linalg.transpose ins(%w : tensor<64x64xf32>)
+        outs(%e : tensor<64x64xf32>) permutation = [1, 0]
+    %y = moe.repeat 8 schedule(resident) iter_args(%h = %x) : tensor<?x64xf32> {
+      %next = linalg.matmul ins(%h, %wt : ...) outs(...) -> tensor<?x64xf32>
+      moe.yield %next : tensor<?x64xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"cacheBytes", "cache-bytes", "uint64_t", /*default=*/"0",
+           "bytes of cache that may hold a resident body's weights (0: "
+           "the shared cache of the module's #moe.target)">,
+    Option<"maxUnrollCount", "max-unroll-count", "uint64_t",
+           /*default=*/"4",
+           "largest repeat count that an auto repeat may be unrolled to">
   ];
 }
 

@@ -101,6 +101,14 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
   // (1 KiB in f32), long enough for the hardware prefetchers.
   int64_t limit =
       std::min<int64_t>(256, budget / 8 / (choice.tokenTile * 4));
+  if (kernel == ExpertKernel::Gemv) {
+    // The decode variant's hidden tile holds fewer than gemm_min_rows rows,
+    // not a token tile: the F-tile can be 16x longer (at most 4096), so the
+    // down projection reads 16 KiB runs per weight row instead of 1 KiB,
+    // which is what keeps a core's prefetchers streaming at T = 1.
+    int64_t gemvRowsBound = std::max<int64_t>(2, blockTokens / 4);
+    limit = std::min<int64_t>(4096, budget / 8 / (gemvRowsBound * 4));
+  }
   choice.hiddenTile = largestDividingTile(hidden, limit, block.lanes);
 
   // gemv streams each weight once per row (from cache after the first);

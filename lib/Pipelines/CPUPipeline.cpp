@@ -51,8 +51,9 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // Every moe op (moe.layer is decomposed first) becomes linalg, tensor,
   // scf, arith and math on tensors; the parallel per-token and per-expert
   // work is scf.forall, which stage 3 maps to OpenMP.
-  // Unfused router chains (matmul, softmax, moe.topk) that importers emit
-  // become one moe.route, whose lowering keeps each token's logits local.
+  // Unfused router chains (matmul, softmax or sigmoid, bias, moe.topk,
+  // renormalization, scale) that importers emit become one moe.route, whose
+  // lowering keeps each token's logits local.
   pm.addPass(createMoEFuseGatingPass());
   // Each moe.repeat is unrolled (small bodies, low counts), or kept as a
   // loop, marked resident with its weight-only code hoisted when its weights

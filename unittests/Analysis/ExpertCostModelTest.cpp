@@ -134,6 +134,25 @@ TEST_F(ExpertCostModelTest, GemmTileDividesF) {
             176);
 }
 
+TEST_F(ExpertCostModelTest, GemvTileIsLongForContiguousDownRows) {
+  TargetAttr target = cpuTarget(context, kMiB);
+  // 128 KiB / (8 rows x 4 B) = 4096 hidden units at most: all of F = 1024,
+  // and for Mixtral's F = 14336 = 2^11 x 7 the largest divisor <= 4096
+  // that is a multiple of 16: 3584.
+  EXPECT_EQ(chooseExpertTiling(makeProblem(2048, 1024, 64, 8), target, 0,
+                               ExpertKernel::Gemv)
+                .hiddenTile,
+            1024);
+  EXPECT_EQ(chooseExpertTiling(makeProblem(4096, 14336, 8, 2), target, 0,
+                               ExpertKernel::Gemv)
+                .hiddenTile,
+            3584);
+  EXPECT_EQ(chooseExpertTiling(makeProblem(4096, 14336, 8, 2), target, 0,
+                               ExpertKernel::Gemv)
+                .gemmMinRows,
+            0);
+}
+
 TEST_F(ExpertCostModelTest, OddHiddenSizeIsOneTile) {
   ExpertTilingChoice choice =
       chooseExpertTiling(makeProblem(24, 40, 8, 2), cpuTarget(context, kMiB));

@@ -5,7 +5,8 @@
 // decode variant (gemv experts) and a prefill variant (gemm experts). The
 // threshold is the cost model's: T from which an average expert has
 // gemm_min_rows = 8 rows, 8 x E / K = 8 x 64 / 8 = 64 tokens. Each variant
-// gets the cost model's tiles for its kernel.
+// gets the cost model's tiles for its kernel (gemv: an F-tile of up to
+// 4096, here all of F = 1024; gemm: 256).
 
 module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, vector_bits = 512>} {
   // CHECK-LABEL: func.func @olmoe
@@ -15,7 +16,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
   // CHECK: %[[Y:.+]] = scf.if %[[DECODE]] -> (tensor<?x2048xf32>) {
   // CHECK: moe.route
   // CHECK: moe.dispatch
-  // CHECK: moe.experts {{.+}} tiling(<kernel = gemv, hidden_tile = 256, token_tile = 32>)
+  // CHECK: moe.experts {{.+}} tiling(<kernel = gemv, hidden_tile = 1024, token_tile = 32>)
   // CHECK: moe.combine
   // CHECK: scf.yield
   // CHECK: } else {

@@ -43,8 +43,9 @@ FailureOr<DecomposedLayer> decomposeLayer(RewriterBase &rewriter,
 Value buildActivation(OpBuilder &builder, Location loc, Activation activation,
                       Value value);
 
-/// Adds the patterns of `moe-fuse-gating`: router matmul + softmax + moe.topk
-/// (either order) become one moe.route.
+/// Adds the patterns of `moe-fuse-gating`: router matmul + softmax or
+/// sigmoid (+ selection bias) + moe.topk (softmax in either order), and a
+/// following renormalization or constant scale, become one moe.route.
 void populateMoEFuseGatingPatterns(RewritePatternSet &patterns);
 
 /// Replaces every op with linalg's AggregatedOpInterface under `root` (e.g.

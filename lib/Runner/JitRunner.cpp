@@ -24,6 +24,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Parallel.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -158,6 +159,10 @@ public:
       : state(seed * 0x9e3779b97f4a7c15ull ^
               (stream + 1) * 0xd1b54a32d192ed03ull) {}
 
+  /// Skips `count` values: SplitMix64's state advances by a constant, so
+  /// a stream can be split into chunks that are filled in parallel.
+  void skip(uint64_t count) { state += count * 0x9e3779b97f4a7c15ull; }
+
   uint64_t next() {
     uint64_t z = (state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -200,11 +205,13 @@ static void buildDescriptor(PreparedArgument &argument) {
   }
 }
 
-/// Fills a buffer of `kind` with the seeded random data of argument `index`.
-static void fillRandom(ElementKind kind, char *data, size_t count,
-                       uint64_t seed, unsigned index) {
+/// Fills elements [begin, end) of a buffer of `kind` with the seeded random
+/// data of argument `index`.
+static void fillRandomRange(ElementKind kind, char *data, size_t begin,
+                            size_t end, uint64_t seed, unsigned index) {
   RandomStream random(seed, index);
-  for (size_t i = 0; i < count; ++i) {
+  random.skip(begin);
+  for (size_t i = begin; i < end; ++i) {
     char *at = data + i * getElementBytes(kind);
     auto store = [&](auto value) { std::memcpy(at, &value, sizeof(value)); };
     switch (kind) {
@@ -238,6 +245,22 @@ static void fillRandom(ElementKind kind, char *data, size_t count,
       break;
     }
   }
+}
+
+/// Fills a buffer of `kind` with the seeded random data of argument `index`;
+/// large buffers in chunks on all cores (the same data as one sequential
+/// pass: each chunk starts where the stream would be).
+static void fillRandom(ElementKind kind, char *data, size_t count,
+                       uint64_t seed, unsigned index) {
+  constexpr size_t chunk = size_t(1) << 22;
+  if (count <= chunk) {
+    fillRandomRange(kind, data, 0, count, seed, index);
+    return;
+  }
+  llvm::parallelFor(0, (count + chunk - 1) / chunk, [&](size_t part) {
+    fillRandomRange(kind, data, part * chunk,
+                    std::min(count, (part + 1) * chunk), seed, index);
+  });
 }
 
 /// Whether a file of dtype `descr` can feed an argument of `kind`: the exact

@@ -12,6 +12,7 @@ MOE_PACKAGES=(
   libomp-22-dev
   libgtest-dev
   python3-numpy python3-torch
+  libopenblas-dev
 )
 
 moe_log() { printf '\n==> %s\n' "$*"; }

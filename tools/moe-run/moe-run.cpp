@@ -2,7 +2,7 @@
 //---------------===//
 //
 // moe-run FILE.mlir [--entry=NAME] [-i a.npy -i b.npy ...] [--seed=N]
-//   [--dynamic-size=N] [-o DIR] [--print] [--bench=N]
+//   [--dynamic-size=N] [-o DIR] [--print] [--bench=N [--cold]]
 //
 // Lowers the module with moe-cpu-pipeline (unless it is already in the LLVM
 // dialect), JIT-compiles it for this CPU, calls the entry point with inputs
@@ -61,6 +61,18 @@ static cl::opt<unsigned>
           cl::desc("time N calls after the first and print median_ms, "
                    "min_ms"),
           cl::value_desc("N"), cl::init(0), cl::cat(category));
+static cl::opt<bool> cold(
+    "cold",
+    cl::desc("with --bench: before each timed call, draw new activations "
+             "(arguments with a dynamic dimension, else the first; a new seed "
+             "each call) and read a flush buffer larger than the last-level "
+             "cache, so no weight stays cached between calls"),
+    cl::cat(category));
+static cl::opt<unsigned> flushMiB(
+    "flush-mib",
+    cl::desc("the size of the --cold flush buffer in MiB (default: 4x the "
+             "last-level cache, between 256 MiB and 2 GiB)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
 static cl::opt<bool>
     checkLeaks("check-leaks",
                cl::desc("fail if a call leaves heap memory behind (a missing "
@@ -115,6 +127,9 @@ int main(int argc, char **argv) {
       return 0;
   }
 
+  if (cold && bench == 0)
+    return fail("--cold times calls: give --bench=N too");
+
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -131,6 +146,8 @@ int main(int argc, char **argv) {
   options.outputDirectory = outputDirectory;
   options.printResults = printResults;
   options.benchRuns = bench;
+  options.cold = cold;
+  options.coldFlushBytes = size_t(flushMiB) << 20;
   options.checkLeaks = checkLeaks;
   if (sharedLibraries.empty())
     options.sharedLibraries = {MOE_LIBOMP_PATH, findRuntimeLibrary(argv[0])};

@@ -1,9 +1,9 @@
 //===- MoERuntimeTest.cpp - libmoe_runtime.so -----------------------------===//
 //
 // The C runtime: aligned allocation, the monotonic clock, the bandwidth
-// probe on a small buffer, and memrefCopy over contiguous, strided,
-// transposed, rank-0 and empty memrefs (what finalize-memref-to-llvm calls
-// for copies between non-contiguous buffers).
+// probe and the cache flush on small buffers, and memrefCopy over
+// contiguous, strided, transposed, rank-0 and empty memrefs (what
+// finalize-memref-to-llvm calls for copies between non-contiguous buffers).
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,6 +58,20 @@ TEST(MoERuntimeTest, BandwidthProbeReturnsARate) {
   double gbps = moe_measure_read_bandwidth_gbps(8 << 20, 2);
   EXPECT_GT(gbps, 0.01);
   EXPECT_LT(gbps, 1e5);
+}
+
+TEST(MoERuntimeTest, CacheFlushReadsTheBufferItKeeps) {
+  // A small buffer: this checks the plumbing, not that caches are evicted.
+  EXPECT_EQ(moe_flush_caches(1 << 20), size_t(1) << 20);
+  // A second call of the same or a smaller size reuses the buffer.
+  EXPECT_EQ(moe_flush_caches(1 << 20), size_t(1) << 20);
+  EXPECT_EQ(moe_flush_caches(4096), size_t(4096));
+  // It grows when asked for more.
+  EXPECT_EQ(moe_flush_caches(2 << 20), size_t(2) << 20);
+  moe_flush_caches_release();
+  moe_flush_caches_release(); // twice is harmless
+  EXPECT_EQ(moe_flush_caches(8), size_t(8));
+  moe_flush_caches_release();
 }
 
 TEST(MoERuntimeTest, CopyStridedToContiguous) {

@@ -111,12 +111,14 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
   }
   choice.hiddenTile = largestDividingTile(hidden, limit, block.lanes);
 
-  // gemv streams each weight once per row (from cache after the first);
-  // gemm reads each weight once per token tile but pays for a whole
-  // register block of tokens (padding). From about a quarter of a block
-  // of rows the gemm form does less work per weight byte.
+  // Per weight element, gemv issues rows / lanes FMAs (a vector FMA per
+  // row, each weight vector re-read from L1 for every row), gemm issues
+  // tokenVectors FMAs per register block of tokens, padding included: 2
+  // per 32 rows with AVX-512. gemv does less work up to a full register
+  // block of rows (measured on OLMoE at T = 64, 8 rows per expert: gemm
+  // from 8 rows ran at a quarter of the lanes it paid for).
   if (kernel == ExpertKernel::Auto)
-    choice.gemmMinRows = std::max<int64_t>(2, blockTokens / 4);
+    choice.gemmMinRows = blockTokens;
   return choice;
 }
 

@@ -84,7 +84,7 @@ TEST_F(ExpertCostModelTest, TilesFitTheBudgetAndDivideF) {
         if (choice.tokenTile > 32)
           EXPECT_LE(2 * shape[0] * choice.tokenTile * 4,
                     static_cast<int64_t>(budget / 2));
-        EXPECT_EQ(choice.gemmMinRows, 8);
+        EXPECT_EQ(choice.gemmMinRows, 32);
       }
 }
 
@@ -162,12 +162,12 @@ TEST_F(ExpertCostModelTest, OddHiddenSizeIsOneTile) {
 
 TEST_F(ExpertCostModelTest, TokenThresholdScalesWithExpertsPerToken) {
   TargetAttr target = cpuTarget(context, kMiB);
-  // 8 rows per expert on average: T = 8 E / K.
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 8), target), 64);
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(4096, 14336, 8, 2), target), 32);
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1408, 64, 6), target), 86);
+  // 32 rows per expert on average: T = 32 E / K.
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 8), target), 256);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(4096, 14336, 8, 2), target), 128);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1408, 64, 6), target), 342);
   // K unknown: the per-expert crossover itself.
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 0), target), 8);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 0), target), 32);
 }
 
 TEST_F(ExpertCostModelTest, ProblemOfAParsedChain) {

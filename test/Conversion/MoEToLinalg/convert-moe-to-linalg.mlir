@@ -78,7 +78,7 @@ func.func @route_with_scores(%x: tensor<?x16xf32>, %w: tensor<8x16xf32>)
 // CHECK: %[[START_I32:.+]] = tensor.extract %[[OFFSETS]][%[[E]]]
 // CHECK: scf.if
 // CHECK: %[[TILE:.+]] = tensor.extract_slice %[[ROWS]][%{{.+}}, 0] [%[[N:.+]], 16] [1, 1]
-// CHECK: %[[MANY:.+]] = arith.cmpi sge, %[[N]], %c8
+// CHECK: %[[MANY:.+]] = arith.cmpi sge, %[[N]], %c32
 // CHECK: scf.if %[[MANY]]
 // CHECK: bufferization.alloc_tensor() : tensor<16x256xf32>
 // CHECK: vector.fma

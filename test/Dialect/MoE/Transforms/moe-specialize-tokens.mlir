@@ -4,7 +4,7 @@
 // A layer on a dynamic token count: the body becomes an scf.if on T with a
 // decode variant (gemv experts) and a prefill variant (gemm experts). The
 // threshold is the cost model's: T from which an average expert has
-// gemm_min_rows = 8 rows, 8 x E / K = 8 x 64 / 8 = 64 tokens. Each variant
+// gemm_min_rows = 32 rows, 32 x E / K = 32 x 64 / 8 = 256 tokens. Each variant
 // gets the cost model's tiles for its kernel (gemv: an F-tile of up to
 // 4096, here all of F = 1024; gemm: 256).
 
@@ -12,7 +12,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
   // CHECK-LABEL: func.func @olmoe
   // CHECK-SAME: (%[[X:.+]]: tensor<?x2048xf32>,
   // CHECK: %[[T:.+]] = tensor.dim %[[X]], %c0
-  // CHECK: %[[DECODE:.+]] = arith.cmpi ult, %[[T]], %c64
+  // CHECK: %[[DECODE:.+]] = arith.cmpi ult, %[[T]], %c256
   // CHECK: %[[Y:.+]] = scf.if %[[DECODE]] -> (tensor<?x2048xf32>) {
   // CHECK: moe.route
   // CHECK: moe.dispatch

@@ -141,8 +141,9 @@ def MoETileExpertsPass : Pass<"moe-tile-experts"> {
       F, is at most 256, and whose hidden tile (F-tile x token tile x 4 B)
       fits an eighth of the budget: gate, up, activation and down run per
       F-tile, so the T x F intermediate never exists beyond one tile;
-    * `kernel = auto` with `gemm_min_rows` (a quarter of a register block
-      of tokens), unless `moe-specialize-tokens` fixes it per variant.
+    * `kernel = auto` with `gemm_min_rows` (one register block of tokens:
+      below it the gemv form issues fewer FMAs per weight), unless
+      `moe-specialize-tokens` fixes it per variant.
 
     The budget is the module's `#moe.target` (or the host's), unless the
     `fast-memory-bytes` option overrides it.
@@ -154,7 +155,7 @@ def MoETileExpertsPass : Pass<"moe-tile-experts"> {
     %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu)
         down_proj(%wd) activation(silu_glu)
         tiling(#moe.expert_tiling<kernel = auto, hidden_tile = 256,
-               token_tile = 32, gemm_min_rows = 8>) : (...) -> tensor<?x2048xf32>
+               token_tile = 32, gemm_min_rows = 32>) : (...) -> tensor<?x2048xf32>
     ```
   }];
   let options = [

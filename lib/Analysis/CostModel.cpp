@@ -43,8 +43,8 @@ ExpertProblem mlir::moe::getExpertProblem(ExpertsOp op) {
   problem.modelDim = upType.getDimSize(2);
   problem.weightBytes =
       std::max<int64_t>(1, upType.getElementTypeBitWidth() / 8);
-  problem.activationBytes = std::max<int64_t>(
-      1, op.getRows().getType().getElementTypeBitWidth() / 8);
+  problem.activationBytes =
+      std::max<int64_t>(1, op.getRows().getType().getElementTypeBitWidth() / 8);
   problem.gated = static_cast<bool>(op.getGateProj());
   // K is known when the rows come from a moe.dispatch: its indices are
   // T x K.
@@ -73,9 +73,9 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
                                                  ExpertKernel kernel) {
   TargetAttr full = target.withDefaults();
   ExpertRegisterBlock block = getExpertRegisterBlock(full);
-  int64_t budget = fastMemoryBytes ? static_cast<int64_t>(fastMemoryBytes)
-                                   : static_cast<int64_t>(
-                                         full.getFastMemoryBytes());
+  int64_t budget = fastMemoryBytes
+                       ? static_cast<int64_t>(fastMemoryBytes)
+                       : static_cast<int64_t>(full.getFastMemoryBytes());
   ExpertTilingChoice choice;
   choice.kernel = kernel;
   int64_t hidden = std::max<int64_t>(1, problem.hiddenDim);
@@ -99,8 +99,7 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
   // budget. At most 256: a block of down rows (8 x F-tile) stays in L1, and
   // the down projection reads runs of F-tile contiguous weights per row
   // (1 KiB in f32), long enough for the hardware prefetchers.
-  int64_t limit =
-      std::min<int64_t>(256, budget / 8 / (choice.tokenTile * 4));
+  int64_t limit = std::min<int64_t>(256, budget / 8 / (choice.tokenTile * 4));
   if (kernel == ExpertKernel::Gemv) {
     // The decode variant's hidden tile holds fewer than gemm_min_rows rows,
     // not a token tile: the F-tile can be 16x longer (at most 4096), so the

@@ -47,7 +47,6 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Vector/Transforms/SubsetOpInterfaceImpl.h"
-#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -58,13 +57,12 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
   // The moe dialect and the upstream dialects a model graph is written in
   // (DESIGN.md section 1), plus those decompose and the lowerings create,
   // so that every intermediate form of moe-cpu-pipeline can be parsed.
-  registry
-      .insert<moe::MoEDialect, func::FuncDialect, arith::ArithDialect,
-              math::MathDialect, tensor::TensorDialect, linalg::LinalgDialect,
-              scf::SCFDialect, affine::AffineDialect,
-              bufferization::BufferizationDialect, memref::MemRefDialect,
-              cf::ControlFlowDialect, LLVM::LLVMDialect, omp::OpenMPDialect,
-              vector::VectorDialect, x86vector::X86VectorDialect>();
+  registry.insert<moe::MoEDialect, func::FuncDialect, arith::ArithDialect,
+                  math::MathDialect, tensor::TensorDialect,
+                  linalg::LinalgDialect, scf::SCFDialect, affine::AffineDialect,
+                  bufferization::BufferizationDialect, memref::MemRefDialect,
+                  cf::ControlFlowDialect, LLVM::LLVMDialect, omp::OpenMPDialect,
+                  vector::VectorDialect>();
   // The func inliner interface, so that graphs split into functions can be
   // inlined before the moe passes.
   func::registerAllExtensions(registry);

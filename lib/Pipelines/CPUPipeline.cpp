@@ -171,7 +171,6 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   {
     ConvertVectorToLLVMPassOptions vectorOptions;
     vectorOptions.reassociateFPReductions = true;
-    vectorOptions.x86Vector = true;
     pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
   }
   // memref -> llvm (malloc/free, descriptors, memcpy or the runtime's

@@ -64,9 +64,9 @@ TEST_F(ExpertCostModelTest, TilesFitTheBudgetAndDivideF) {
         ExpertProblem problem = makeProblem(shape[0], shape[1], 64, 8, bytes);
         ExpertTilingChoice choice =
             chooseExpertTiling(problem, cpuTarget(context, budget));
-        SCOPED_TRACE(testing::Message() << "D " << shape[0] << " F "
-                                        << shape[1] << " bytes " << bytes
-                                        << " budget " << budget);
+        SCOPED_TRACE(testing::Message()
+                     << "D " << shape[0] << " F " << shape[1] << " bytes "
+                     << bytes << " budget " << budget);
         EXPECT_EQ(choice.kernel, ExpertKernel::Auto);
         EXPECT_EQ(shape[1] % choice.hiddenTile, 0);
         EXPECT_EQ(choice.hiddenTile % 16, 0);
@@ -106,8 +106,8 @@ TEST_F(ExpertCostModelTest, BudgetOverrideWins) {
   ExpertProblem problem = makeProblem(2048, 1024, 64, 8);
   ExpertTilingChoice small =
       chooseExpertTiling(problem, cpuTarget(context, 4 * kMiB), 256 * 1024);
-  ExpertTilingChoice large = chooseExpertTiling(
-      problem, cpuTarget(context, 256 * 1024), 4 * kMiB);
+  ExpertTilingChoice large =
+      chooseExpertTiling(problem, cpuTarget(context, 256 * 1024), 4 * kMiB);
   EXPECT_EQ(small.hiddenTile, 256);
   EXPECT_EQ(small.tokenTile, 32);
   EXPECT_EQ(large.hiddenTile, 256);

@@ -1,4 +1,4 @@
-//===- CostModel.h - Tiling and scheduling decisions for moe ops -*- C++ -*-===//
+//===- CostModel.h - Tiling and scheduling decisions ----------*- C++ -*-===//
 //
 // The cost model behind moe-tile-experts, moe-specialize-tokens and
 // moe-schedule-repeats: pure functions from problem sizes and a target

@@ -81,14 +81,14 @@ Value toF32(LocBuilder &b, Value value) {
 /// A vector of `lanes` consecutive elements of `tensor` along its last
 /// dimension at `indices`, in f32. Out-of-bounds elements (only where
 /// `inBounds` is false) read as 0.
-Value readVector(LocBuilder &b, Value tensor, ValueRange indices,
-                 int64_t lanes, bool inBounds) {
+Value readVector(LocBuilder &b, Value tensor, ValueRange indices, int64_t lanes,
+                 bool inBounds) {
   Type element = cast<RankedTensorType>(tensor.getType()).getElementType();
   auto type = VectorType::get({lanes}, element);
   Value padding = floatConstant(b, element, 0.0);
   SmallVector<bool> bounds = {inBounds};
-  Value vector = vector::TransferReadOp::create(b, type, tensor, indices,
-                                                padding, ArrayRef<bool>(bounds));
+  Value vector = vector::TransferReadOp::create(
+      b, type, tensor, indices, padding, ArrayRef<bool>(bounds));
   return toF32(b, vector);
 }
 
@@ -138,11 +138,11 @@ SmallVector<Value> forRowBlocks(LocBuilder &b, int64_t total,
   int64_t fullBlocks = total / rowsPerBlock;
   SmallVector<Value> values(inits);
   if (fullBlocks > 0)
-    values = buildLoop(b, indexConstant(b, 0), indexConstant(b, fullBlocks),
-                       values, [&](LocBuilder &l, Value block, ValueRange args) {
-                         return body(l, mulIndex(l, block, rowsPerBlock),
-                                     rowsPerBlock, args);
-                       });
+    values = buildLoop(
+        b, indexConstant(b, 0), indexConstant(b, fullBlocks), values,
+        [&](LocBuilder &l, Value block, ValueRange args) {
+          return body(l, mulIndex(l, block, rowsPerBlock), rowsPerBlock, args);
+        });
   int64_t rest = total % rowsPerBlock;
   if (rest > 0)
     values = body(b, indexConstant(b, fullBlocks * rowsPerBlock), rest, values);
@@ -154,10 +154,10 @@ SmallVector<Value> forRowBlocks(LocBuilder &b, int64_t total,
 /// `operand(k, inBounds)` and `weight(r, k, inBounds)` read vectors of the
 /// target's width starting at k; the last partial vector is read with
 /// inBounds false (masked, zero-padded).
-SmallVector<Value> buildRowDots(
-    LocBuilder &b, int64_t rows, int64_t length, int64_t lanes,
-    function_ref<Value(LocBuilder &, Value, bool)> operand,
-    function_ref<Value(LocBuilder &, int64_t, Value, bool)> weight) {
+SmallVector<Value>
+buildRowDots(LocBuilder &b, int64_t rows, int64_t length, int64_t lanes,
+             function_ref<Value(LocBuilder &, Value, bool)> operand,
+             function_ref<Value(LocBuilder &, int64_t, Value, bool)> weight) {
   auto type = VectorType::get({lanes}, b.getF32Type());
   SmallVector<Value> accumulators(rows, zeroVector(b, type));
   auto step = [&](LocBuilder &s, Value k, bool inBounds, ValueRange args) {
@@ -238,9 +238,10 @@ Value gemvDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
         return readVector(s, hidden, {token, k}, ffn.block.lanes, inBounds);
       },
       [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
-        return readVector(s, ffn.down,
-                          {ffn.expert, addIndex(s, first, r), addIndex(s, f0, k)},
-                          ffn.block.lanes, inBounds);
+        return readVector(
+            s, ffn.down,
+            {ffn.expert, addIndex(s, first, r), addIndex(s, f0, k)},
+            ffn.block.lanes, inBounds);
       });
   for (int64_t r = 0; r < count; ++r) {
     SmallVector<Value> at = {token, addIndex(b, first, r)};
@@ -254,8 +255,8 @@ Value gemvDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
 Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
                       Value count, int64_t hiddenTile) {
   Type f32 = b.getF32Type();
-  Value out = filledTensor(b, {count, b.getIndexAttr(ffn.model)},
-                           f32Constant(b, 0.0));
+  Value out =
+      filledTensor(b, {count, b.getIndexAttr(ffn.model)}, f32Constant(b, 0.0));
   // The hidden tile of all rows (rows x F-tile), allocated once per expert.
   Value hidden0 = bufferization::AllocTensorOp::create(
       b, RankedTensorType::get({ShapedType::kDynamic, hiddenTile}, f32),
@@ -403,8 +404,8 @@ Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
             [&](LocBuilder &s, Value k, ValueRange acc) {
               SmallVector<Value> hiddenVectors;
               for (Value column : columns)
-                hiddenVectors.push_back(readVector(s, hidden, {k, column},
-                                                   block.lanes, true));
+                hiddenVectors.push_back(
+                    readVector(s, hidden, {k, column}, block.lanes, true));
               Value f = addIndex(s, f0, k);
               SmallVector<Value> next(acc);
               for (int64_t r = 0; r < count; ++r) {
@@ -444,15 +445,17 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
   Value transposedRows0 = tileBuffer(ffn.model);
   Value transposedOut0 = tileBuffer(ffn.model);
   Value hidden0 = tileBuffer(hiddenTile);
-  Value tiles = arith::CeilDivSIOp::create(b, count, indexConstant(b, tokenTile));
+  Value tiles =
+      arith::CeilDivSIOp::create(b, count, indexConstant(b, tokenTile));
   int64_t hiddenTiles = ffn.hidden / hiddenTile;
   return buildLoop(
       b, indexConstant(b, 0), tiles,
       {out, transposedRows0, transposedOut0, hidden0},
       [&](LocBuilder &t, Value tile, ValueRange args) {
         Value r0 = mulIndex(t, tile, tokenTile);
-        Value tokens = arith::MinSIOp::create(
-            t, indexConstant(t, tokenTile), arith::SubIOp::create(t, count, r0));
+        Value tokens =
+            arith::MinSIOp::create(t, indexConstant(t, tokenTile),
+                                   arith::SubIOp::create(t, count, r0));
         // The tile's rows, transposed to D x tile in f32; the padding
         // tokens are zero (their results are never written back).
         Value transposedRows =
@@ -527,8 +530,8 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
 int64_t normalizeHiddenTile(int64_t requested, int64_t hidden, int64_t lanes) {
   if (hidden % lanes != 0)
     return hidden;
-  int64_t tile = std::clamp<int64_t>(requested - requested % lanes, lanes,
-                                     hidden);
+  int64_t tile =
+      std::clamp<int64_t>(requested - requested % lanes, lanes, hidden);
   while (hidden % tile != 0)
     tile -= lanes;
   return tile;
@@ -550,8 +553,9 @@ Value mlir::moe::lowering::buildTiledExpertFFN(LocBuilder &b, ExpertsOp op,
   ffn.model = upType.getDimSize(2);
   ffn.block = getExpertRegisterBlock(getTargetOrHostDefault(op));
 
-  int64_t hiddenTile = normalizeHiddenTile(
-      static_cast<int64_t>(tiling.getHiddenTile()), ffn.hidden, ffn.block.lanes);
+  int64_t hiddenTile =
+      normalizeHiddenTile(static_cast<int64_t>(tiling.getHiddenTile()),
+                          ffn.hidden, ffn.block.lanes);
   int64_t blockTokens = ffn.block.lanes * ffn.block.tokenVectors;
   int64_t tokenTile =
       llvm::divideCeil(std::max<int64_t>(1, tiling.getTokenTile()),

@@ -16,9 +16,8 @@ namespace mlir::moe::lowering {
 
 /// Expert `expert`'s FFN of `op` on `rows` ([n, D], n dynamic, in the
 /// activation type), tiled as `tiling` says: returns [n, D] in f32.
-/// `lanes` is the f32 vector width of the target.
-Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert,
-                          Value rows, ExpertTilingAttr tiling);
+Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert, Value rows,
+                          ExpertTilingAttr tiling);
 
 } // namespace mlir::moe::lowering
 

@@ -681,8 +681,8 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
         Value raw = toIndex(l, extract(l, segments, {expert}));
         Value limit = dimSize(l, rows, 1);
         start = indexConstant(l, 0);
-        count = arith::MaxSIOp::create(
-            l, indexConstant(l, 0), arith::MinSIOp::create(l, raw, limit));
+        count = arith::MaxSIOp::create(l, indexConstant(l, 0),
+                                       arith::MinSIOp::create(l, raw, limit));
       } else {
         // Offsets are clamped to [0, R]: bad offsets give empty or
         // shortened segments, never an access outside the rows.
@@ -695,8 +695,8 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
         start = clampToRows(toIndex(l, extract(l, segments, {expert})));
         Value next = arith::AddIOp::create(l, expert, indexConstant(l, 1));
         Value end = clampToRows(toIndex(l, extract(l, segments, {next})));
-        count = arith::MaxSIOp::create(
-            l, zeroIndex, arith::SubIOp::create(l, end, start));
+        count = arith::MaxSIOp::create(l, zeroIndex,
+                                       arith::SubIOp::create(l, end, start));
       }
       return std::make_pair(start, count);
     };
@@ -711,9 +711,9 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
         b, indexConstant(b, 0), indexConstant(b, numExperts),
         {activeInit, indexConstant(b, 0)},
         [&](LocBuilder &l, Value expert, ValueRange args) {
-          Value hasRows = cmpI(l, arith::CmpIPredicate::sgt,
-                               expertRows(l, expert).second,
-                               indexConstant(l, 0));
+          Value hasRows =
+              cmpI(l, arith::CmpIPredicate::sgt, expertRows(l, expert).second,
+                   indexConstant(l, 0));
           // Written at the cursor either way (it is < E); only an expert
           // with rows advances it.
           Value placed = insert(l, expert, args[0], {args[1]});

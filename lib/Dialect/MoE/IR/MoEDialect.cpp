@@ -136,8 +136,8 @@ ExpertTilingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (kernel != ExpertKernel::Auto && gemmMinRows != 0)
     return emitError() << "expects gemm_min_rows only with kernel = auto, but "
                           "found gemm_min_rows = "
-                       << gemmMinRows << " with kernel = "
-                       << stringifyExpertKernel(kernel);
+                       << gemmMinRows
+                       << " with kernel = " << stringifyExpertKernel(kernel);
   return success();
 }
 

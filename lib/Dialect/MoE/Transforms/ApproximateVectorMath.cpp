@@ -35,10 +35,9 @@ LogicalResult mlir::moe::approximateVectorMath(Operation *root) {
   if (vectorMath.empty())
     return success();
   RewritePatternSet patterns(root->getContext());
-  populateMathPolynomialApproximationPatterns(
-      patterns, [](StringRef name) {
-        return name == "exp" || name == "erf" || name == "tanh";
-      });
+  populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+    return name == "exp" || name == "erf" || name == "tanh";
+  });
   // Only the listed ops (and what their rewrites create) are rewritten.
   GreedyRewriteConfig config;
   config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);

@@ -137,9 +137,6 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // semantics are kept.
   if (options.reassociateFloatArith)
     pm.addNestedPass<func::FuncOp>(createMoEReassociateFloatArithPass());
-  // exp/erf/tanh of the expert kernels' activations stay on vectors
-  // (polynomials) instead of becoming one libm call per lane.
-  pm.addPass(createMoEApproximateVectorMathPass());
   // The per-token and per-expert scf.forall loops (no shared_outs left after
   // bufferization) become scf.parallel, the form OpenMP conversion takes.
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());

@@ -35,8 +35,11 @@ LogicalResult mlir::moe::approximateVectorMath(Operation *root) {
   if (vectorMath.empty())
     return success();
   RewritePatternSet patterns(root->getContext());
+  // The predicate gets the full op name (math.exp, ...).
   populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-    return name == "exp" || name == "erf" || name == "tanh";
+    return name == math::ExpOp::getOperationName() ||
+           name == math::ErfOp::getOperationName() ||
+           name == math::TanhOp::getOperationName();
   });
   // Only the listed ops (and what their rewrites create) are rewritten.
   GreedyRewriteConfig config;

@@ -216,12 +216,13 @@ def MoEApproximateVectorMathPass : Pass<"moe-approximate-vector-math"> {
                 "approximations";
   let description = [{
     LLVM has no vector exp or erf for x86 without a vector math library: a
-    `math.exp` on `vector<16xf32>` becomes 16 calls to `expf`. In the expert
-    kernels that is one call per hidden unit and token, which at prefill
-    sizes costs more than the gate projection. This pass rewrites the
+    `math.exp` on `vector<16xf32>` becomes 16 calls to `expf`. This pass
+    rewrites the
     `math.exp`, `math.erf` and `math.tanh` ops whose operands are f32
     vectors into MLIR's polynomial approximations (arith ops on vectors,
     within a few ulp of libm); scalar math ops keep their exact lowering.
+    It is not part of `moe-cpu-pipeline` (the activations are a small part
+    of the expert kernels' work; see docs/design.md).
 
     ```mlir
     %e = math.exp %v : vector<16xf32>

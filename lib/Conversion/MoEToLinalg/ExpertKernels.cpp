@@ -479,30 +479,53 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
             linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[2]})
                 .getResult(0);
 
-        // gate, up, activation and down, one F-tile at a time.
-        SmallVector<Value> tileResults = buildLoop(
-            t, indexConstant(t, 0), indexConstant(t, hiddenTiles),
-            {transposedOut, args[3]},
-            [&](LocBuilder &h, Value hiddenIndex, ValueRange hArgs) {
-              Value f0 = mulIndex(h, hiddenIndex, hiddenTile);
-              Value hidden =
-                  forRowBlocks(h, hiddenTile, ffn.block.hiddenRows, {hArgs[1]},
-                               [&](LocBuilder &s, Value first, int64_t n,
-                                   ValueRange blockArgs) {
-                                 return SmallVector<Value>{gemmHiddenBlock(
-                                     s, ffn, tokenTile, transposedRows, f0,
-                                     first, n, blockArgs[0])};
-                               })[0];
-              Value updated =
-                  forRowBlocks(h, ffn.model, ffn.block.modelRows, {hArgs[0]},
-                               [&](LocBuilder &s, Value first, int64_t n,
-                                   ValueRange blockArgs) {
-                                 return SmallVector<Value>{gemmDownBlock(
-                                     s, ffn, hiddenTile, tokenTile, hidden, f0,
-                                     first, n, blockArgs[0])};
-                               })[0];
-              return SmallVector<Value>{updated, hidden};
-            });
+        // gate, up, activation and down, one F-tile at a time, with the
+        // register blocks of `kernel` covering the first `covered` tokens.
+        auto runHiddenTiles = [&](LocBuilder &l, const ExpertFFN &kernel,
+                                  int64_t covered) {
+          return buildLoop(
+              l, indexConstant(l, 0), indexConstant(l, hiddenTiles),
+              {transposedOut, args[3]},
+              [&](LocBuilder &h, Value hiddenIndex, ValueRange hArgs) {
+                Value f0 = mulIndex(h, hiddenIndex, hiddenTile);
+                Value hidden = forRowBlocks(
+                    h, hiddenTile, kernel.block.hiddenRows, {hArgs[1]},
+                    [&](LocBuilder &s, Value first, int64_t n,
+                        ValueRange blockArgs) {
+                      return SmallVector<Value>{
+                          gemmHiddenBlock(s, kernel, covered, transposedRows,
+                                          f0, first, n, blockArgs[0])};
+                    })[0];
+                Value updated = forRowBlocks(
+                    h, ffn.model, kernel.block.modelRows, {hArgs[0]},
+                    [&](LocBuilder &s, Value first, int64_t n,
+                        ValueRange blockArgs) {
+                      return SmallVector<Value>{
+                          gemmDownBlock(s, kernel, hiddenTile, covered, hidden,
+                                        f0, first, n, blockArgs[0])};
+                    })[0];
+                return SmallVector<Value>{updated, hidden};
+              });
+        };
+        SmallVector<Value> tileResults;
+        if (ffn.block.tokenVectors > 1) {
+          // A tile of at most one vector of tokens (the last tile of most
+          // experts) runs a one-vector register block over one vector of
+          // tokens instead of paying for a whole padded block.
+          ExpertFFN narrow = ffn;
+          narrow.block.tokenVectors = 1;
+          Value few =
+              arith::CmpIOp::create(t, arith::CmpIPredicate::sle, tokens,
+                                    indexConstant(t, ffn.block.lanes));
+          tileResults = buildIf(
+              t, few, {transposedOut.getType(), args[3].getType()},
+              [&](LocBuilder &l) {
+                return runHiddenTiles(l, narrow, ffn.block.lanes);
+              },
+              [&](LocBuilder &l) { return runHiddenTiles(l, ffn, tokenTile); });
+        } else {
+          tileResults = runHiddenTiles(t, ffn, tokenTile);
+        }
 
         // Back to one row per token.
         Value results = tensor::ExtractSliceOp::create(

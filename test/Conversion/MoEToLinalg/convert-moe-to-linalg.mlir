@@ -141,7 +141,8 @@ func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // blocks of 4 gate and 4 up rows broadcast each weight element against two
 // vectors of 16 tokens (8 rows x 2 vectors of accumulators), the
 // activation is written into the 32 x 32 hidden tile, then blocks of 8 down
-// rows accumulate into the transposed output, which is transposed back.
+// rows accumulate into the transposed output, which is transposed back. A
+// tile of at most 16 tokens runs the same nest with one vector of tokens.
 
 // CHECK-LABEL: func.func @experts_gemm
 // CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %{{.+}}: tensor<5xi32>, %[[WG:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WU:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WD:[a-z0-9]+]]: tensor<4x16x64xf32>
@@ -152,6 +153,8 @@ func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // CHECK: %[[TILES:.+]] = arith.ceildivsi %{{.+}}, %c32
 // CHECK: scf.for %{{.+}} = %c0 to %[[TILES]] step %c1
 // CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<?x16xf32>) outs(%{{.+}} : tensor<16x?xf32>)
+// CHECK: %[[FEW:.+]] = arith.cmpi sle, %{{.+}}, %c16 : index
+// CHECK: scf.if %[[FEW]] -> (tensor<16x32xf32>, tensor<32x32xf32>)
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1
 // CHECK: scf.for %[[D:.+]] = %c0 to %c16 step %c1
 // CHECK: vector.transfer_read %{{.+}}[%[[D]], %c0], %{{.+}} : tensor<16x32xf32>, vector<16xf32>

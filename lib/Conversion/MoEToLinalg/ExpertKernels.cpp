@@ -124,6 +124,15 @@ Value addIndex(LocBuilder &b, Value lhs, int64_t rhs) {
   return arith::AddIOp::create(b, lhs, indexConstant(b, rhs));
 }
 
+/// base, base + 1, ..., base + count - 1.
+SmallVector<Value> consecutiveIndices(LocBuilder &b, Value base,
+                                      int64_t count) {
+  SmallVector<Value> indices;
+  for (int64_t i = 0; i < count; ++i)
+    indices.push_back(addIndex(b, base, i));
+  return indices;
+}
+
 /// The body of a block of rows: gets the first row (an index) and the
 /// (static) number of rows of this block, returns the updated iter_args.
 using RowBlockBody = function_ref<SmallVector<Value>(
@@ -205,9 +214,8 @@ Value gemvHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, Value rows,
                       Value token, Value f0, Value first, int64_t count,
                       Value hidden) {
   int64_t matrices = ffn.gated() ? 2 : 1;
-  SmallVector<Value> weightRows;
-  for (int64_t r = 0; r < count; ++r)
-    weightRows.push_back(addIndex(b, addIndex(b, f0, first), r));
+  SmallVector<Value> weightRows =
+      consecutiveIndices(b, addIndex(b, f0, first), count);
   SmallVector<Value> sums = buildRowDots(
       b, matrices * count, ffn.model, ffn.block.lanes,
       [&](LocBuilder &s, Value k, bool inBounds) {
@@ -316,6 +324,28 @@ Value transposeInto(LocBuilder &b, Value source, Value init) {
       .getResult(0);
 }
 
+/// The body of one register block of tokens: gets the first token of each
+/// of its vectors and the iter_arg, returns the updated iter_arg.
+using TokenBlockBody =
+    function_ref<Value(LocBuilder &, ArrayRef<Value> columns, Value)>;
+
+/// Runs `body` over the register blocks of tokens (lanes x tokenVectors
+/// each) that cover the first `covered` tokens, threading `init`.
+Value forTokenBlocks(LocBuilder &b, const ExpertFFN &ffn, int64_t covered,
+                     Value init, TokenBlockBody body) {
+  const ExpertRegisterBlock &block = ffn.block;
+  int64_t blockTokens = block.lanes * block.tokenVectors;
+  return buildLoop(b, indexConstant(b, 0),
+                   indexConstant(b, covered / blockTokens), {init},
+                   [&](LocBuilder &t, Value tokenBlock, ValueRange args) {
+                     Value t0 = mulIndex(t, tokenBlock, blockTokens);
+                     SmallVector<Value> columns;
+                     for (int64_t j = 0; j < block.tokenVectors; ++j)
+                       columns.push_back(addIndex(t, t0, j * block.lanes));
+                     return SmallVector<Value>{body(t, columns, args[0])};
+                   })[0];
+}
+
 /// The hidden tile rows [first, first + count) for all tokens of the tile:
 /// hidden[l, t] = act(Σ_d gate[e, f0 + l, d] · xt[d, t]) · (same for up).
 Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
@@ -323,18 +353,12 @@ Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
                       int64_t count, Value hidden) {
   const ExpertRegisterBlock &block = ffn.block;
   VectorType vectorType = ffn.vectorType(b.getContext());
-  int64_t blockTokens = block.lanes * block.tokenVectors;
   int64_t matrices = ffn.gated() ? 2 : 1;
-  SmallVector<Value> weightRows;
-  for (int64_t r = 0; r < count; ++r)
-    weightRows.push_back(addIndex(b, addIndex(b, f0, first), r));
-  return buildLoop(
-      b, indexConstant(b, 0), indexConstant(b, tokenTile / blockTokens),
-      {hidden}, [&](LocBuilder &t, Value tokenBlock, ValueRange args) {
-        Value t0 = mulIndex(t, tokenBlock, blockTokens);
-        SmallVector<Value> columns;
-        for (int64_t j = 0; j < block.tokenVectors; ++j)
-          columns.push_back(addIndex(t, t0, j * block.lanes));
+  SmallVector<Value> weightRows =
+      consecutiveIndices(b, addIndex(b, f0, first), count);
+  return forTokenBlocks(
+      b, ffn, tokenTile, hidden,
+      [&](LocBuilder &t, ArrayRef<Value> columns, Value result) {
         // accumulators[(m * count + r) * tokenVectors + j].
         SmallVector<Value> zeros(matrices * count * block.tokenVectors,
                                  zeroVector(t, vectorType));
@@ -360,7 +384,6 @@ Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
               }
               return next;
             });
-        Value result = args[0];
         for (int64_t r = 0; r < count; ++r)
           for (int64_t j = 0; j < block.tokenVectors; ++j) {
             Value gate = sums[r * block.tokenVectors + j];
@@ -372,8 +395,8 @@ Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
             result = writeVector(t, value, result,
                                  {addIndex(t, first, r), columns[j]});
           }
-        return SmallVector<Value>{result};
-      })[0];
+        return result;
+      });
 }
 
 /// The transposed output rows [first, first + count) += Σ_k down[e, d,
@@ -383,21 +406,14 @@ Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
                     int64_t count, Value transposedOut) {
   const ExpertRegisterBlock &block = ffn.block;
   VectorType vectorType = ffn.vectorType(b.getContext());
-  int64_t blockTokens = block.lanes * block.tokenVectors;
-  SmallVector<Value> modelRows;
-  for (int64_t r = 0; r < count; ++r)
-    modelRows.push_back(addIndex(b, first, r));
-  return buildLoop(
-      b, indexConstant(b, 0), indexConstant(b, tokenTile / blockTokens),
-      {transposedOut}, [&](LocBuilder &t, Value tokenBlock, ValueRange args) {
-        Value t0 = mulIndex(t, tokenBlock, blockTokens);
-        SmallVector<Value> columns;
-        for (int64_t j = 0; j < block.tokenVectors; ++j)
-          columns.push_back(addIndex(t, t0, j * block.lanes));
+  SmallVector<Value> modelRows = consecutiveIndices(b, first, count);
+  return forTokenBlocks(
+      b, ffn, tokenTile, transposedOut,
+      [&](LocBuilder &t, ArrayRef<Value> columns, Value result) {
         SmallVector<Value> initial;
         for (int64_t r = 0; r < count; ++r)
           for (Value column : columns)
-            initial.push_back(readVector(t, args[0], {modelRows[r], column},
+            initial.push_back(readVector(t, result, {modelRows[r], column},
                                          block.lanes, /*inBounds=*/true));
         SmallVector<Value> sums = buildLoop(
             t, indexConstant(t, 0), indexConstant(t, hiddenTile), initial,
@@ -419,13 +435,12 @@ Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
               }
               return next;
             });
-        Value result = args[0];
         for (int64_t r = 0; r < count; ++r)
           for (int64_t j = 0; j < block.tokenVectors; ++j)
             result = writeVector(t, sums[r * block.tokenVectors + j], result,
                                  {modelRows[r], columns[j]});
-        return SmallVector<Value>{result};
-      })[0];
+        return result;
+      });
 }
 
 Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,

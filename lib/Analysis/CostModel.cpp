@@ -41,11 +41,6 @@ ExpertProblem mlir::moe::getExpertProblem(ExpertsOp op) {
   problem.numExperts = upType.getDimSize(0);
   problem.hiddenDim = upType.getDimSize(1);
   problem.modelDim = upType.getDimSize(2);
-  problem.weightBytes =
-      std::max<int64_t>(1, upType.getElementTypeBitWidth() / 8);
-  problem.activationBytes =
-      std::max<int64_t>(1, op.getRows().getType().getElementTypeBitWidth() / 8);
-  problem.gated = static_cast<bool>(op.getGateProj());
   // K is known when the rows come from a moe.dispatch: its indices are
   // T x K.
   if (auto dispatch = op.getRows().getDefiningOp<DispatchOp>())
@@ -101,10 +96,12 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
   // (1 KiB in f32), long enough for the hardware prefetchers.
   int64_t limit = std::min<int64_t>(256, budget / 8 / (choice.tokenTile * 4));
   if (kernel == ExpertKernel::Gemv) {
-    // The decode variant's hidden tile holds fewer than gemm_min_rows rows,
-    // not a token tile: the F-tile can be 16x longer (at most 4096), so the
-    // down projection reads 16 KiB runs per weight row instead of 1 KiB,
-    // which is what keeps a core's prefetchers streaming at T = 1.
+    // The decode variant's hidden tile holds an expert's few rows, not a
+    // token tile; it is sized for 8 rows (a quarter of a register block of
+    // tokens; an expert with more rows gets a proportionally larger buffer),
+    // so the F-tile can be 4x longer than gemm's before the 4096 cap: the
+    // down projection reads runs of several KiB per weight row instead of
+    // 1 KiB, which is what keeps a core's prefetchers streaming at T = 1.
     int64_t gemvRowsBound = std::max<int64_t>(2, blockTokens / 4);
     limit = std::min<int64_t>(4096, budget / 8 / (gemvRowsBound * 4));
   }

@@ -29,12 +29,6 @@ struct ExpertProblem {
   /// K: experts per token (0 when unknown, e.g. a moe.experts whose rows do
   /// not come from a moe.dispatch).
   int64_t topK = 0;
-  /// Bytes per weight element (4 for f32, 2 for bf16).
-  int64_t weightBytes = 4;
-  /// Bytes per activation element (rows and result).
-  int64_t activationBytes = 4;
-  /// Gated activation (gate, up and down weights) or plain (up and down).
-  bool gated = true;
 };
 
 /// The sizes of `op` (K from the moe.dispatch its rows come from, if any).

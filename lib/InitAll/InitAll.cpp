@@ -13,7 +13,17 @@
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 #include "moe/Pipelines/Pipelines.h"
 
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVM.h"
+#include "mlir/Conversion/GPUCommon/GPUToLLVM.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/BufferDeallocationOpInterfaceImpl.h"
@@ -26,7 +36,11 @@
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/Extensions/AllExtensions.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Index/IR/IndexDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
@@ -48,8 +62,12 @@
 #include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Vector/Transforms/SubsetOpInterfaceImpl.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -62,7 +80,8 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
                   linalg::LinalgDialect, scf::SCFDialect, affine::AffineDialect,
                   bufferization::BufferizationDialect, memref::MemRefDialect,
                   cf::ControlFlowDialect, LLVM::LLVMDialect, omp::OpenMPDialect,
-                  vector::VectorDialect>();
+                  vector::VectorDialect, gpu::GPUDialect, NVVM::NVVMDialect,
+                  index::IndexDialect, ub::UBDialect>();
   // The func inliner interface, so that graphs split into functions can be
   // inlined before the moe passes.
   func::registerAllExtensions(registry);
@@ -89,11 +108,32 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
   scf::registerBufferDeallocationOpInterfaceExternalModels(registry);
   memref::registerAllocationOpInterfaceExternalModels(registry);
 
-  // Translation of the pipeline's output (builtin.module, llvm, omp) to
-  // LLVM IR, for moe-run's JIT and moe-compile.
+  // convert-gpu-to-nvvm lowers the ops in a kernel through the
+  // ConvertToLLVM interfaces of their dialects; without these, arith,
+  // memref, math or cf ops in a kernel would be left unconverted.
+  arith::registerConvertArithToLLVMInterface(registry);
+  cf::registerConvertControlFlowToLLVMInterface(registry);
+  registerConvertFuncToLLVMInterface(registry);
+  gpu::registerConvertGpuToLLVMInterface(registry);
+  index::registerConvertIndexToLLVMInterface(registry);
+  registerConvertMathToLLVMInterface(registry);
+  registerConvertMemRefToLLVMInterface(registry);
+  registerConvertNVVMToLLVMInterface(registry);
+  ub::registerConvertUBToLLVMInterface(registry);
+  vector::registerConvertVectorToLLVMInterface(registry);
+  // #nvvm.target: how gpu-module-to-binary compiles a gpu.module to PTX or
+  // cubin.
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+
+  // Translation of the pipelines' output to LLVM IR, for moe-run's JIT and
+  // moe-compile: builtin.module, llvm, omp; and for moe-gpu-pipeline the
+  // gpu.binary (embedded, with the code that loads it through the mgpu*
+  // runtime) and the nvvm ops of kernels.
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
   registerOpenMPDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
 }
 
 void mlir::moe::registerAllPasses() {
@@ -127,4 +167,11 @@ void mlir::moe::registerAllPasses() {
   registerConvertOpenMPToLLVMPass();
   registerConvertVectorToLLVMPass();
   registerReconcileUnrealizedCastsPass();
+
+  // The upstream passes of moe-gpu-pipeline.
+  registerGpuKernelOutliningPass();
+  registerGpuNVVMAttachTarget();
+  registerConvertGpuOpsToNVVMOps();
+  registerGpuToLLVMConversionPass();
+  registerGpuModuleToBinaryPass();
 }

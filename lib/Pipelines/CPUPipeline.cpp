@@ -16,6 +16,8 @@
 
 #include "moe/Pipelines/Pipelines.h"
 
+#include "Stages.h"
+
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 
@@ -34,19 +36,15 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-/// Closes a stage: fails the pipeline, naming the op, if the stage left an
-/// op it promised to remove.
-static void addContractCheck(OpPassManager &pm, LoweringStage stage) {
+void mlir::moe::pipelines::addContractCheck(OpPassManager &pm,
+                                            LoweringStage stage) {
   MoEVerifyLoweringContractPassOptions options;
   options.stage = stage;
   pm.addPass(createMoEVerifyLoweringContractPass(options));
 }
 
-void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
-                                    const CPUPipelineOptions &options) {
-  //===--------------------------------------------------------------------===//
-  // Stage 1: moe -> linalg on tensors.
-  //===--------------------------------------------------------------------===//
+void mlir::moe::pipelines::addLinalgStage(OpPassManager &pm,
+                                          TargetKind codeFor) {
 
   // Every moe op (moe.layer is decomposed first) becomes linalg, tensor,
   // scf, arith and math on tensors; the parallel per-token and per-expert
@@ -63,13 +61,22 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // moe.layer -> route, dispatch, experts, combine, so that the passes below
   // see each moe.experts.
   pm.addPass(createMoEDecomposePass());
-  // Each moe.experts gets its F-tile, token tile and kernel from the cost
-  // model and the target's fast-memory budget (#moe.expert_tiling).
-  pm.addPass(createMoETileExpertsPass());
-  // Functions on a dynamic token count get a decode (gemv) and a prefill
-  // (gemm) variant, selected at run time by T.
-  pm.addNestedPass<func::FuncOp>(createMoESpecializeTokensPass());
-  pm.addPass(createConvertMoEToLinalgPass());
+  if (codeFor == TargetKind::CPU) {
+    // Each moe.experts gets its F-tile, token tile and kernel from the cost
+    // model and the target's fast-memory budget (#moe.expert_tiling).
+    pm.addPass(createMoETileExpertsPass());
+    // Functions on a dynamic token count get a decode (gemv) and a prefill
+    // (gemm) variant, selected at run time by T.
+    pm.addNestedPass<func::FuncOp>(createMoESpecializeTokensPass());
+  }
+  {
+    // The experts become vectorized per-expert kernels for CPUs, and the
+    // row-parallel form whose launches do not depend on the routing for
+    // GPUs.
+    ConvertMoEToLinalgPassOptions lowering;
+    lowering.target = stringifyTargetKind(codeFor).str();
+    pm.addPass(createConvertMoEToLinalgPass(lowering));
+  }
   // linalg.softmax (in a chain that was not fused) and other aggregate ops
   // have no bufferization of their own: expand them into generics.
   pm.addPass(createMoEDecomposeAggregateOpsPass());
@@ -82,10 +89,9 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   addContractCheck(pm, LoweringStage::Linalg);
+}
 
-  //===--------------------------------------------------------------------===//
-  // Stage 2: tensors -> buffers.
-  //===--------------------------------------------------------------------===//
+void mlir::moe::pipelines::addBufferizationStage(OpPassManager &pm) {
 
   // Tensors have value semantics: bufferization must not write into the
   // caller's input buffers (it copies first where an op would).
@@ -119,6 +125,14 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // The clones the deallocation inserted become memref.alloc + memref.copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
   addContractCheck(pm, LoweringStage::Bufferized);
+}
+
+void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
+                                    const CPUPipelineOptions &options) {
+  // Stage 1: moe -> linalg on tensors.
+  pipelines::addLinalgStage(pm, TargetKind::CPU);
+  // Stage 2: tensors -> buffers.
+  pipelines::addBufferizationStage(pm);
 
   //===--------------------------------------------------------------------===//
   // Stage 3: structured ops -> loops, parallel loops -> OpenMP.
@@ -145,11 +159,18 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   if (options.enableOpenMP)
     pm.addPass(createConvertSCFToOpenMPPass());
   pm.addPass(createCanonicalizerPass());
-  addContractCheck(pm, LoweringStage::Loops);
+  pipelines::addContractCheck(pm, LoweringStage::Loops);
 
-  //===--------------------------------------------------------------------===//
   // Stage 4: everything -> the llvm and omp dialects.
-  //===--------------------------------------------------------------------===//
+  pipelines::HostLoweringOptions host;
+  host.openMP = options.enableOpenMP;
+  host.cInterface = options.emitCInterface;
+  pipelines::addHostToLLVMStage(pm, host);
+  pipelines::addContractCheck(pm, LoweringStage::LLVM);
+}
+
+void mlir::moe::pipelines::addHostToLLVMStage(
+    OpPassManager &pm, const HostLoweringOptions &options) {
 
   // memref.subview/expand/collapse -> memref.reinterpret_cast plus affine
   // index arithmetic, the only view forms the memref lowering handles.
@@ -186,19 +207,23 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   // pointer), which moe-run, moe-compile's header and C callers use.
   {
     MoEAnnotateEntryPointsPassOptions annotate;
-    annotate.cInterface = options.emitCInterface;
+    annotate.cInterface = options.cInterface;
     pm.addPass(createMoEAnnotateEntryPointsPass(annotate));
   }
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   // omp.parallel/wsloop regions take the converted (llvm) types.
-  if (options.enableOpenMP)
+  if (options.openMP)
     pm.addPass(createConvertOpenMPToLLVMPass());
+  // gpu.launch_func, gpu.alloc/dealloc/memcpy -> calls of the mgpu*
+  // runtime functions (moe_cuda_runtime), the kernel arguments unpacked
+  // from the memref descriptors.
+  if (options.gpuRuntimeCalls)
+    pm.addPass(createGpuToLLVMConversionPass());
   // The casts between memref and descriptor types that the partial
   // conversions above left at their seams cancel out here.
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
-  addContractCheck(pm, LoweringStage::LLVM);
 }
 
 void mlir::moe::registerMoEPipelines() {
@@ -207,4 +232,10 @@ void mlir::moe::registerMoEPipelines() {
       "Lower a moe graph to the llvm and omp dialects for x86 CPUs: "
       "moe -> linalg, one-shot bufferization, loops, OpenMP, LLVM",
       buildMoECPUPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "moe-gpu-pipeline",
+      "Lower a moe graph to host code in the llvm dialect that launches "
+      "NVVM kernels (PTX or cubin in a gpu.binary) through the mgpu* "
+      "runtime: moe -> linalg, bufferization, kernels, NVVM",
+      buildMoEGPUPipeline);
 }

@@ -25,9 +25,13 @@ def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
     * `moe.dispatch`: a counting sort (`scf.for`) for offsets/positions and
       a parallel `scf.forall` copy of the rows; capacity mode drops by
       position or score.
-    * `moe.experts`: an `scf.forall` over experts; each expert with rows
-      runs its FFN (`linalg.matmul` against the [out, in] weights, f32
-      accumulation) on its own rows only, so the work grows with K, not E.
+    * `moe.experts` for CPUs: an `scf.forall` over the experts that have
+      rows; each runs its FFN on its own rows only (the vectorized gemv or
+      gemm kernel that `#moe.expert_tiling` selects), so the work grows with
+      K, not E. For CUDA (`target=cuda`): two `linalg.generic`s with one
+      element per (row, hidden unit) and per (row, output feature), the
+      expert of each row looked up, so no launch size depends on the
+      routing.
     * `moe.combine`, `moe.peer`, the losses: `scf.forall` over tokens.
     * `moe.repeat`: `scf.for` with the same iter_args.
 
@@ -43,6 +47,13 @@ def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
     // arg-max passes over the 8 scores.
     ```
   }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"\"",
+           "the code moe.experts becomes: `cpu` (vectorized per-expert "
+           "kernels, #moe.expert_tiling) or `cuda` (the row-parallel form a "
+           "GPU pipeline maps onto threads); empty: the kind of the "
+           "module's #moe.target, else cpu">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",

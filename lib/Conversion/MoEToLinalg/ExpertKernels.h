@@ -19,6 +19,12 @@ namespace mlir::moe::lowering {
 Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert, Value rows,
                           ExpertTilingAttr tiling);
 
+/// All of `op` in the row-parallel form the GPU pipeline maps onto threads
+/// (RowParallelExperts.cpp): one element per (row, hidden unit) and per
+/// (row, output feature), the expert of each row looked up. Returns the
+/// result in the rows' type and layout.
+Value buildRowParallelExperts(LocBuilder &b, ExpertsOp op);
+
 } // namespace mlir::moe::lowering
 
 #endif // MOE_LIB_CONVERSION_MOETOLINALG_EXPERTKERNELS_H

@@ -652,11 +652,21 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
 //===----------------------------------------------------------------------===//
 
 struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
-  using OpRewritePattern::OpRewritePattern;
+  ExpertsLowering(MLIRContext *context, TargetKind codeFor)
+      : OpRewritePattern(context), codeFor(codeFor) {}
 
   LogicalResult matchAndRewrite(ExpertsOp op,
                                 PatternRewriter &rewriter) const override {
     LocBuilder b(op.getLoc(), rewriter);
+    if (codeFor == TargetKind::CUDA) {
+      if (ShapedType::isDynamic(op.getUpProj().getType().getDimSize(0)))
+        return rewriter.notifyMatchFailure(op, "needs a static expert count");
+      Value result = buildRowParallelExperts(b, op);
+      if (result.getType() != op.getType())
+        result = tensor::CastOp::create(b, op.getType(), result);
+      rewriter.replaceOp(op, result);
+      return success();
+    }
     Value rows = op.getRows();
     auto rowsType = op.getRows().getType();
     int64_t numExperts = op.getUpProj().getType().getDimSize(0);
@@ -767,6 +777,9 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
     replaceWithCasts(rewriter, b, op, results);
     return success();
   }
+
+private:
+  TargetKind codeFor;
 };
 
 //===----------------------------------------------------------------------===//
@@ -1083,10 +1096,23 @@ struct RouterZLossLowering : OpRewritePattern<RouterZLossOp> {
 struct ConvertMoEToLinalgPass
     : public mlir::moe::impl::ConvertMoEToLinalgPassBase<
           ConvertMoEToLinalgPass> {
+  using ConvertMoEToLinalgPassBase::ConvertMoEToLinalgPassBase;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateMoEDecomposePatterns(patterns);
-    populateMoEToLinalgConversionPatterns(patterns);
+    TargetKind codeFor = getTargetOrHostDefault(getOperation()).getKind();
+    if (!target.empty()) {
+      std::optional<TargetKind> kind = symbolizeTargetKind(target);
+      if (!kind) {
+        getOperation()->emitError()
+            << "convert-moe-to-linalg: target must be 'cpu' or 'cuda', got '"
+            << target << "'";
+        return signalPassFailure();
+      }
+      codeFor = *kind;
+    }
+    populateMoEToLinalgConversionPatterns(patterns, codeFor);
     GreedyRewriteConfig config;
     // Lower outer ops (a moe.repeat) before the ops in their bodies.
     config.setUseTopDownTraversal(true);
@@ -1167,8 +1193,9 @@ std::pair<Value, Value> mlir::moe::buildTopKSelection(OpBuilder &builder,
 }
 
 void mlir::moe::populateMoEToLinalgConversionPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<TopKLowering, RouteLowering, DispatchLowering, ExpertsLowering,
+    RewritePatternSet &patterns, TargetKind codeFor) {
+  patterns.add<ExpertsLowering>(patterns.getContext(), codeFor);
+  patterns.add<TopKLowering, RouteLowering, DispatchLowering,
                CombineLowering, RepeatLowering, PeerLowering,
                LoadBalancingLossLowering, RouterZLossLowering>(
       patterns.getContext());

@@ -8,6 +8,8 @@
 #ifndef MOE_CONVERSION_MOETOLINALG_MOETOLINALG_H
 #define MOE_CONVERSION_MOETOLINALG_MOETOLINALG_H
 
+#include "moe/Dialect/MoE/IR/MoEDialect.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -24,8 +26,11 @@ std::pair<Value, Value> buildTopKSelection(OpBuilder &builder, Location loc,
                                            Type indexType);
 
 /// Adds the patterns that lower every moe op (but moe.layer, which is
-/// decomposed first) to linalg, tensor, scf, arith and math.
-void populateMoEToLinalgConversionPatterns(RewritePatternSet &patterns);
+/// decomposed first) to linalg, tensor, scf, arith and math. `codeFor` picks
+/// the form of moe.experts: vectorized per-expert kernels for CPUs, or the
+/// row-parallel form that GPU pipelines map onto threads.
+void populateMoEToLinalgConversionPatterns(
+    RewritePatternSet &patterns, TargetKind codeFor = TargetKind::CPU);
 
 } // namespace mlir::moe
 

@@ -12,6 +12,7 @@
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 #include "moe/Dialect/MoE/Transforms/Transforms.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
@@ -50,7 +51,8 @@ static StringRef describePromise(LoweringStage stage) {
   case LoweringStage::Loops:
     return "no moe ops, no tensors, no linalg ops and no scf.forall";
   case LoweringStage::LLVM:
-    return "only llvm and omp ops in a builtin.module";
+    return "only llvm and omp ops (and gpu.binary kernels with their "
+           "gpu.launch_func) in a builtin.module";
   }
   llvm_unreachable("unknown lowering stage");
 }
@@ -63,7 +65,11 @@ static std::string findViolation(Operation *op, LoweringStage stage) {
   StringRef dialectName =
       dialect ? dialect->getNamespace() : op->getName().getDialectNamespace();
   if (stage == LoweringStage::LLVM) {
-    if (isa<ModuleOp>(op) ||
+    // gpu.binary holds the serialized kernels of moe-gpu-pipeline, and
+    // gpu.launch_func (on llvm values) launches one: the translation to
+    // LLVM IR embeds the binary and emits the mgpu* calls that load it and
+    // launch its kernels.
+    if (isa<ModuleOp, gpu::BinaryOp, gpu::LaunchFuncOp>(op) ||
         dialectName == LLVM::LLVMDialect::getDialectNamespace() ||
         dialectName == omp::OpenMPDialect::getDialectNamespace())
       return "";

@@ -543,4 +543,86 @@ def MoEReassociateFloatArithPass
   }];
 }
 
+def MoEGPUOffloadPass : Pass<"moe-gpu-offload", "::mlir::func::FuncOp"> {
+  let summary = "run every loop nest that touches memory as a GPU kernel; "
+                "host code only sizes launches and manages device buffers";
+  let description = [{
+    The step of `moe-gpu-pipeline` that decides what runs on the device. It
+    works on buffers after `moe-lower-linalg-to-loops`, where the parallel
+    work is `scf.parallel` and the rest is sequential code, and makes the
+    function a host program that never reads or writes a buffer itself:
+
+    * each `scf.parallel` at host level becomes a `gpu.launch` with one
+      thread per iteration (1-D blocks of `block-size` threads, the
+      iterations delinearized, innermost dimension fastest, so that
+      neighbouring threads touch neighbouring elements); an empty iteration
+      space launches nothing. Parallel loops nested inside run sequentially
+      in their thread;
+    * sequential code that touches memory (the counting sort of
+      `moe.dispatch`, a loop carrying a reduction) becomes a launch of a
+      single thread, in order with the kernels around it. A scalar it
+      computes that host code needs (a loop bound) is copied back through a
+      one-element buffer; a buffer view computed from device data cannot be
+      and is an error;
+    * `memref.alloc`/`dealloc` at host level become `gpu.alloc`/`dealloc`
+      (device memory), `memref.copy` between contiguous buffers becomes
+      `gpu.memcpy` and any other copy a kernel. Inside kernels, buffers of
+      static size become `memref.alloca` at the top of the kernel (thread-
+      private, in registers or local memory), and copies become loops.
+
+    Entry points take and return device buffers (any pointer the CUDA
+    driver accepts in a kernel: `cuMemAlloc`, managed or registered host
+    memory). Launches carry no async tokens: `gpu-to-llvm` runs each one on
+    a stream it synchronizes, so the launches, copies and host code run in
+    program order.
+
+    Example:
+
+    ```mlir
+    scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c64) step (%c1, %c1) {
+      ...
+    }
+    // becomes
+    %total = arith.muli %n, %c64 : index
+    scf.if %nonempty {
+      gpu.launch blocks(...) in (%gx = %grid, ...) threads(...) in (%bx = %c256, ...) {
+        // %id = block_id * 256 + thread_id; if %id < %total:
+        // %i = %id / 64, %j = %id mod 64, then the loop body
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "threads per block of the launches of parallel loops">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
+def MoEGPUEmulateOnHostPass
+    : Pass<"moe-gpu-emulate-on-host", "::mlir::func::FuncOp"> {
+  let summary = "run gpu.launch kernels as parallel loops on the host, for "
+                "testing GPU code without a GPU";
+  let description = [{
+    Turns each `gpu.launch` into an `scf.parallel` over its blocks and
+    threads whose body is the kernel's, and `gpu.alloc`/`dealloc`/`memcpy`
+    into their `memref` counterparts, so that the output of
+    `moe-gpu-offload` runs through the CPU lowering and can be checked
+    against the reference on a machine without a GPU: the kernels' index
+    arithmetic, guards, delinearization and buffer placement are the ones
+    that run on the device. Only kernels without barriers, shared memory or
+    warp operations have a meaning as independent iterations; others are
+    rejected with an error.
+  }];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 #endif // MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD

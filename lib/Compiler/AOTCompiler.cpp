@@ -12,6 +12,8 @@
 #include "moe/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -115,6 +117,47 @@ static void internalizeWrappedFunctions(llvm::Module &module) {
   }
 }
 
+/// moe-gpu-pipeline with the options of `options`.
+static llvm::Error lowerForCUDA(ModuleOp module,
+                                const CompileOptions &options) {
+  if (isInLLVMDialect(module))
+    return llvm::Error::success();
+  PassManager pm = PassManager::on<ModuleOp>(module->getContext());
+  if (failed(applyPassManagerCLOptions(pm)))
+    return llvm::createStringError("invalid pass manager options");
+  GPUPipelineOptions pipelineOptions;
+  pipelineOptions.chip = options.gpuChip;
+  pipelineOptions.format = options.gpuFormat;
+  pipelineOptions.emitCInterface = true;
+  buildMoEGPUPipeline(pm, pipelineOptions);
+  if (failed(pm.run(module)))
+    return llvm::createStringError(
+        "moe-gpu-pipeline failed (see the error above)");
+  return llvm::Error::success();
+}
+
+/// The PTX of every gpu.binary of `module`, each after a `//--- <name>.ptx`
+/// line.
+static llvm::Error writePTX(ModuleOp module, llvm::StringRef output) {
+  auto file = openOutput(output);
+  if (!file)
+    return file.takeError();
+  for (auto binary : module.getOps<gpu::BinaryOp>()) {
+    for (Attribute attribute : binary.getObjects()) {
+      auto object = cast<gpu::ObjectAttr>(attribute);
+      if (object.getFormat() != gpu::CompilationTarget::Assembly)
+        return llvm::createStringError("gpu.binary @" + binary.getSymName() +
+                                       " holds no PTX");
+      // A line split-file understands: one .ptx file per kernel module,
+      // for ptxas (which takes one module per file).
+      (*file)->os() << "//--- " << binary.getSymName() << ".ptx\n"
+                    << object.getObject().getValue() << "\n";
+    }
+  }
+  (*file)->keep();
+  return llvm::Error::success();
+}
+
 /// Links the object file `object` into the shared library `output`.
 static llvm::Error linkSharedLibrary(llvm::StringRef object,
                                      const CompileOptions &options) {
@@ -131,6 +174,10 @@ static llvm::Error linkSharedLibrary(llvm::StringRef object,
       "-L" + options.runtimeLibraryDirectory, "-lmoe_runtime",
       "-Wl,-rpath," + options.runtimeLibraryDirectory, options.openmpLibrary,
       "-Wl,-rpath," + openmpDirectory.str().str(), "-lm"};
+  // CUDA models call the mgpu* functions of the CUDA runtime library, which
+  // the build puts next to libmoe_runtime.so.
+  if (options.target == TargetKind::CUDA)
+    arguments.push_back("-lmoe_cuda_runtime");
   llvm::SmallVector<llvm::StringRef> argumentRefs(arguments.begin(),
                                                   arguments.end());
   std::string error;
@@ -148,11 +195,22 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
                                      const CompileOptions &options) {
   if (options.emit == EmitKind::Shared && options.output == "-")
     return llvm::createStringError("--emit=shared needs an output file (-o)");
+  bool cuda = options.target == TargetKind::CUDA;
+  if (options.emit == EmitKind::PTX && (!cuda || options.gpuFormat != "isa"))
+    return llvm::createStringError(
+        "--emit=ptx needs --target=cuda and --gpu-format=isa");
   llvm::StringMap<EntrySignature> written = getWrittenSignatures(module);
-  CPUPipelineOptions pipelineOptions;
-  pipelineOptions.emitCInterface = true;
-  if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))
-    return error;
+  if (cuda) {
+    if (llvm::Error error = lowerForCUDA(module, options))
+      return error;
+  } else {
+    CPUPipelineOptions pipelineOptions;
+    pipelineOptions.emitCInterface = true;
+    if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))
+      return error;
+  }
+  if (options.emit == EmitKind::PTX)
+    return writePTX(module, options.output);
   if (!options.header.empty())
     if (llvm::Error error = emitHeader(module, written, options))
       return error;
@@ -166,7 +224,11 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
     return llvm::Error::success();
   }
 
-  auto machine = createHostTargetMachine(options.cpu);
+  // CUDA host code runs on the GPU machine's CPU, not on this one.
+  std::string hostCPU = options.cpu;
+  if (cuda && hostCPU.empty())
+    hostCPU = "x86-64-v2";
+  auto machine = createHostTargetMachine(hostCPU);
   if (!machine)
     return machine.takeError();
   llvm::LLVMContext llvmContext;

@@ -134,6 +134,9 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
   registerOpenMPDialectTranslation(registry);
   registerGPUDialectTranslation(registry);
   registerNVVMDialectTranslation(registry);
+  // #gpu.select_object, the gpu.binary handler that embeds the kernels and
+  // emits the mgpuModuleLoad/GetFunction/LaunchKernel calls.
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
 }
 
 void mlir::moe::registerAllPasses() {

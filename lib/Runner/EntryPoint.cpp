@@ -13,6 +13,7 @@
 #include "moe/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Parser/Parser.h"
@@ -222,8 +223,11 @@ mlir::moe::describeEntryPoint(llvm::StringRef name, FunctionType type) {
 
 bool mlir::moe::isInLLVMDialect(ModuleOp module) {
   WalkResult result = module->walk([&](Operation *op) {
+    // gpu.binary and gpu.launch_func are what moe-gpu-pipeline leaves for
+    // the translation to LLVM IR.
     if (op == module.getOperation() ||
-        isa<LLVM::LLVMDialect, omp::OpenMPDialect>(op->getDialect()))
+        isa<LLVM::LLVMDialect, omp::OpenMPDialect>(op->getDialect()) ||
+        isa<gpu::BinaryOp, gpu::LaunchFuncOp>(op))
       return WalkResult::advance();
     return WalkResult::interrupt();
   });

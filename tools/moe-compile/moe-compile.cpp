@@ -27,7 +27,7 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Target { CPU };
+enum class Target { CPU, CUDA };
 } // namespace
 
 static cl::OptionCategory category("moe-compile options");
@@ -47,12 +47,27 @@ static cl::opt<moe::EmitKind>
                                "an object file (the default)"),
                     clEnumValN(moe::EmitKind::Shared, "shared",
                                "a shared library linked against libomp and "
-                               "libmoe_runtime.so")),
+                               "libmoe_runtime.so (and libmoe_cuda_runtime.so "
+                               "for CUDA)"),
+                    clEnumValN(moe::EmitKind::PTX, "ptx",
+                               "the PTX of the kernels (--target=cuda)")),
          cl::cat(category));
 static cl::opt<Target> target(
     "target", cl::desc("the hardware to compile for"), cl::init(Target::CPU),
-    cl::values(clEnumValN(Target::CPU, "cpu", "this x86-64 CPU (OpenMP)")),
+    cl::values(clEnumValN(Target::CPU, "cpu", "this x86-64 CPU (OpenMP)"),
+               clEnumValN(Target::CUDA, "cuda",
+                          "an NVIDIA GPU (moe-gpu-pipeline; the host code "
+                          "calls libmoe_cuda_runtime.so)")),
     cl::cat(category));
+static cl::opt<std::string>
+    gpuChip("gpu-chip",
+            cl::desc("--target=cuda: the GPU architecture (default sm_90)"),
+            cl::value_desc("sm_XX"), cl::init("sm_90"), cl::cat(category));
+static cl::opt<std::string> gpuFormat(
+    "gpu-format",
+    cl::desc("--target=cuda: isa (PTX, compiled by the driver when loaded; "
+             "the default), bin (cubin) or fatbin (both need ptxas)"),
+    cl::init("isa"), cl::cat(category));
 static cl::opt<std::string>
     header("header", cl::desc("also write a C header of the entry points"),
            cl::value_desc("file.h"), cl::cat(category));
@@ -104,6 +119,13 @@ int main(int argc, char **argv) {
   options.output = outputFile;
   options.header = header;
   options.cpu = cpu;
+  options.target =
+      target == Target::CUDA ? moe::TargetKind::CUDA : moe::TargetKind::CPU;
+  options.gpuChip = gpuChip;
+  if (gpuFormat != "isa" && gpuFormat != "bin" && gpuFormat != "fatbin")
+    return fail("--gpu-format must be isa, bin or fatbin, got '" + gpuFormat +
+                "'");
+  options.gpuFormat = gpuFormat;
   options.linker = MOE_CLANG;
   options.openmpLibrary = MOE_LIBOMP_PATH;
   options.runtimeLibraryDirectory = findRuntimeLibraryDirectory(argv[0]);

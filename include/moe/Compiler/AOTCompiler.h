@@ -1,15 +1,17 @@
 //===- AOTCompiler.h - Ahead-of-time compilation of moe modules -*- C++ -*-===//
 //
-// The library behind moe-compile: lowers a module with the CPU pipeline,
-// translates it to LLVM IR, optimizes it at -O3 for the host CPU (all of its
-// features, so AVX-512 where present), and emits LLVM IR, an object file or
-// a shared library, plus a C header that declares the entry points.
+// The library behind moe-compile: lowers a module with the CPU pipeline (or
+// the GPU pipeline for CUDA), translates it to LLVM IR, optimizes it at -O3
+// for the host CPU (all of its features, so AVX-512 where present), and
+// emits LLVM IR, an object file or a shared library, plus a C header that
+// declares the entry points; for CUDA also the kernels' PTX.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOE_COMPILER_AOTCOMPILER_H
 #define MOE_COMPILER_AOTCOMPILER_H
 
+#include "moe/Dialect/MoE/IR/MoEDialect.h"
 #include "moe/Runner/EntryPoint.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -28,13 +30,27 @@ enum class EmitKind {
   LLVMIR,
   /// A relocatable, position-independent object file.
   Object,
-  /// A shared library linked against libomp and libmoe_runtime.so.
+  /// A shared library linked against libomp and libmoe_runtime.so (and
+  /// libmoe_cuda_runtime.so for CUDA).
   Shared,
+  /// CUDA only: the PTX of every kernel, one gpu.binary after another.
+  PTX,
 };
 
 /// How to compile and where to put the results.
 struct CompileOptions {
   EmitKind emit = EmitKind::Object;
+  /// CPU: moe-cpu-pipeline, host code for this CPU. CUDA: moe-gpu-pipeline,
+  /// kernels for `gpuChip` embedded in host code that calls the mgpu*
+  /// runtime (libmoe_cuda_runtime.so); the host code is compiled for
+  /// generic x86-64-v2 unless `cpu` says otherwise, since it runs on the GPU
+  /// machine's CPU.
+  TargetKind target = TargetKind::CPU;
+  /// CUDA: the GPU architecture and what the gpu.binary holds (`isa`: PTX
+  /// that the driver compiles when the library is loaded; `bin`, `fatbin`:
+  /// cubin from ptxas).
+  std::string gpuChip = "sm_90";
+  std::string gpuFormat = "isa";
   /// The output file ("-" for stdout, text kinds only).
   std::string output;
   /// If not empty, the C header of the entry points is written here.

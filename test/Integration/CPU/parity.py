@@ -1346,7 +1346,20 @@ class Runner:
         path = os.path.join(folder, f"{tag}.mlir")
         with open(path, "w") as f:
             f.write(emit(cases, entry))
-        command = [self.args.moe_run, path, f"--entry={entry}"]
+        run_path = path
+        if self.args.pipeline != "moe-cpu-pipeline" and \
+                not self.args.compile_only:
+            # Lowered by another pipeline first (the GPU pipeline's kernels
+            # emulated on the host); moe-run runs the llvm-dialect result.
+            run_path = os.path.join(folder, f"{tag}.lowered.mlir")
+            lower = [self.args.moe_opt, path, f"--{self.args.pipeline}",
+                     "-o", run_path]
+            proc = spawn(lower, self.args.timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    f"exit {proc.returncode}: {' '.join(lower)}\n" +
+                    (proc.stdout + proc.stderr).strip()[-3000:])
+        command = [self.args.moe_run, run_path, f"--entry={entry}"]
         n = 0
         for c in cases:
             for _, _, array in c.args:
@@ -1359,8 +1372,8 @@ class Runner:
         os.makedirs(out)
         command += ["-o", out] + self.args.moe_run_arg
         if self.args.compile_only:
-            command = [self.args.moe_opt, path, "--moe-cpu-pipeline", "-o",
-                       os.devnull]
+            command = [self.args.moe_opt, path, f"--{self.args.pipeline}",
+                       "-o", os.devnull]
         proc = spawn(command, self.args.timeout)
         if proc.returncode != 0:
             raise RuntimeError(
@@ -1537,6 +1550,11 @@ def main():
         HERE, "..", "..", "..", "build", "bin", "moe-run"))
     parser.add_argument("--moe-opt", default=os.path.join(
         HERE, "..", "..", "..", "build", "bin", "moe-opt"))
+    parser.add_argument("--pipeline", default="moe-cpu-pipeline",
+                        help="the moe-opt pipeline (with options) that lowers "
+                        "each module before moe-run runs it, e.g. "
+                        "'moe-gpu-pipeline=emulate-on-host' (default: "
+                        "moe-run's own CPU pipeline)")
     parser.add_argument("--moe-run-arg", action="append", default=[],
                         help="an extra argument for every moe-run call")
     parser.add_argument("--only", action="append", default=[],

@@ -128,25 +128,37 @@ private:
   LogicalResult processBlock(Block &block) {
     SmallVector<Operation *> group;
     DenseSet<Operation *> inGroup;
-    auto dependsOnGroup = [&](Operation *op) {
-      for (Value operand : op->getOperands())
-        if (Operation *def = operand.getDefiningOp(); def && inGroup.count(def))
-          return true;
-      return false;
-    };
     for (Operation &op : llvm::make_early_inc_range(block)) {
       Placement placement = place(&op);
-      // Host ops that need a value of the group join it: pure ops, and
-      // copies (into or out of a view the group computed), which run in the
-      // kernel as loops.
-      // So do control-flow ops whose condition or bounds the group
-      // computes: their kernels and copies then run in this thread.
+      // How `op` depends on the group: not at all, through scalars only
+      // (which can be copied back to the host), or through a buffer view
+      // computed from device data (which cannot).
+      // Values used in nested regions count too.
+      bool dependsOnGroup = false, onlyScalars = true;
+      if (!group.empty())
+        op.walk([&](Operation *user) {
+          for (Value operand : user->getOperands())
+            if (Operation *def = operand.getDefiningOp();
+                def && inGroup.count(def)) {
+              dependsOnGroup = true;
+              onlyScalars &= operand.getType().isIntOrIndexOrFloat();
+            }
+        });
+      // Ops that need a value of the group join it: pure ops, copies (which
+      // run in the kernel as loops), control flow whose condition or bounds
+      // the group computes, and anything that needs a view the group
+      // computed (a kernel over the rows of a routed expert then runs in
+      // this thread). A kernel or an allocation sized by a scalar of the
+      // group stays on the host and gets the scalar copied back.
       bool joinsGroup =
-          !group.empty() && !op.hasTrait<OpTrait::IsTerminator>() &&
-          ((placement == Placement::Host &&
-            (!isBufferManagement(&op) || isa<memref::CopyOp>(op))) ||
-           placement == Placement::HostRegion) &&
-          dependsOnGroup(&op);
+          dependsOnGroup && !op.hasTrait<OpTrait::IsTerminator>() &&
+          (!onlyScalars || placement == Placement::HostRegion ||
+           (placement == Placement::Host &&
+            (!isBufferManagement(&op) || isa<memref::CopyOp>(op))));
+      if (joinsGroup && isa<func::CallOp>(op))
+        return op.emitError()
+               << "moe-gpu-offload: a call cannot run in a kernel, and its "
+                  "operand is a buffer view computed from device data";
       if (placement == Placement::Sequential || joinsGroup) {
         group.push_back(&op);
         inGroup.insert(&op);
@@ -273,12 +285,13 @@ private:
     privatizeKernelBuffers(launch);
 
     // After the launch: the scalars, read on the host.
+    Value hostZero = indexConstant(b, 0);
     for (auto [value, transfer] : llvm::zip(escaping, transfers)) {
       auto host = memref::AllocaOp::create(
           b, MemRefType::get({1}, value.getType()));
       hostStaging.insert(host);
       gpu::MemcpyOp::create(b, Type(), ValueRange{}, host, transfer);
-      Value read = memref::LoadOp::create(b, host, ValueRange{zero});
+      Value read = memref::LoadOp::create(b, host, ValueRange{hostZero});
       gpu::DeallocOp::create(b, Type(), ValueRange{}, transfer);
       value.replaceUsesWithIf(read, [&](OpOperand &use) {
         return !isInGroup(use.getOwner());

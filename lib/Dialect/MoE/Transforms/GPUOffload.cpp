@@ -166,10 +166,12 @@ private:
       }
       // Pure host ops may stay where they are while the group collects;
       // an op that touches memory (a copy, a deallocation, a call) must
-      // see the group's writes, so the group runs first.
+      // see the group's writes, and one that takes a scalar of the group
+      // (an allocation sized by it) must come after the copy back, so the
+      // group runs first.
       bool ordered = isBufferManagement(&op) &&
                      !isa<memref::AllocOp, memref::GetGlobalOp>(op);
-      if (placement == Placement::Host && !ordered)
+      if (placement == Placement::Host && !ordered && !dependsOnGroup)
         continue;
       if (failed(flushGroup(group, inGroup, &op)))
         return failure();
@@ -277,15 +279,17 @@ private:
     for (Operation *op : group)
       body.clone(*op, mapping);
     ImplicitLocOpBuilder inside(before->getLoc(), body);
-    Value zero = indexConstant(inside, 0);
-    for (auto [value, transfer] : llvm::zip(escaping, transfers))
-      memref::StoreOp::create(inside, mapping.lookup(value), transfer,
-                              ValueRange{zero});
+    if (!escaping.empty()) {
+      Value zero = indexConstant(inside, 0);
+      for (auto [value, transfer] : llvm::zip(escaping, transfers))
+        memref::StoreOp::create(inside, mapping.lookup(value), transfer,
+                                ValueRange{zero});
+    }
     gpu::TerminatorOp::create(inside);
     privatizeKernelBuffers(launch);
 
     // After the launch: the scalars, read on the host.
-    Value hostZero = indexConstant(b, 0);
+    Value hostZero = escaping.empty() ? Value() : indexConstant(b, 0);
     for (auto [value, transfer] : llvm::zip(escaping, transfers)) {
       auto host = memref::AllocaOp::create(
           b, MemRefType::get({1}, value.getType()));
@@ -415,7 +419,7 @@ struct MoEGPUOffloadPass
     if (blockSize < 1 || blockSize > 1024) {
       function.emitError() << "moe-gpu-offload: block-size must be in "
                               "[1, 1024] (CUDA's limit), got "
-                           << blockSize;
+                           << static_cast<int64_t>(blockSize);
       return signalPassFailure();
     }
     if (failed(Offloader(blockSize).run(function)))

@@ -113,11 +113,14 @@ Value mlir::moe::lowering::buildRowParallelExperts(LocBuilder &b,
   // The leading dims of a row ([R] or [E, C]) and the expert lookup.
   SmallVector<OpFoldResult> leading;
   Value rowExperts;
+  // Static sizes stay static (tensor.getMixedSize), so that the results
+  // keep the rows' type.
   if (capacity) {
-    leading = {b.getIndexAttr(numExperts), OpFoldResult(dimSize(b, rows, 1))};
+    leading = {b.getIndexAttr(numExperts),
+               tensor::getMixedSize(b, b.getLoc(), rows, 1)};
   } else {
     Value rowCount = dimSize(b, rows, 0);
-    leading = {OpFoldResult(rowCount)};
+    leading = {tensor::getMixedSize(b, b.getLoc(), rows, 0)};
     rowExperts = buildRowExperts(b, segments, rowCount, numExperts);
   }
   int64_t rank = leading.size();
@@ -187,21 +190,31 @@ Value mlir::moe::lowering::buildRowParallelExperts(LocBuilder &b,
     return extractF32(l, rows, indices);
   };
 
+  // Gate and up share one pass over the row: each element of it is read
+  // once for both dot products.
   Value hiddenValues = buildRowGeneric(
       hidden, f32,
       [&](LocBuilder &l, ValueRange leadingIndices, Value expert, Value f) {
-        auto projection = [&](Value weights) {
-          return buildDot(l, model, [&](LocBuilder &s, Value k) {
-            return std::make_pair(rowElement(s, leadingIndices, k),
-                                  extractF32(s, weights, {expert, f, k}));
-          });
-        };
-        Value upValue = projection(up);
+        SmallVector<Value> init(gate ? 2 : 1, f32Constant(l, 0.0));
+        SmallVector<Value> sums = buildLoop(
+            l, indexConstant(l, 0), indexConstant(l, model), init,
+            [&](LocBuilder &s, Value k, ValueRange args) {
+              Value x = rowElement(s, leadingIndices, k);
+              SmallVector<Value> next;
+              for (auto [weights, sum] :
+                   llvm::zip(gate ? SmallVector<Value>{up, gate}
+                                  : SmallVector<Value>{up},
+                             args)) {
+                Value product = arith::MulFOp::create(
+                    s, x, extractF32(s, weights, {expert, f, k}));
+                next.push_back(arith::AddFOp::create(s, sum, product));
+              }
+              return next;
+            });
         if (!gate)
-          return buildActivation(l, l.getLoc(), activation, upValue);
-        Value activated =
-            buildActivation(l, l.getLoc(), activation, projection(gate));
-        return arith::MulFOp::create(l, activated, upValue).getResult();
+          return buildActivation(l, l.getLoc(), activation, sums[0]);
+        Value activated = buildActivation(l, l.getLoc(), activation, sums[1]);
+        return arith::MulFOp::create(l, activated, sums[0]).getResult();
       });
 
   return buildRowGeneric(

@@ -4,6 +4,7 @@
 # Debian's LLVM 22 (FileCheck, not, split-file in /usr/lib/llvm-22/bin, which
 # is not on PATH).
 import os
+import shutil
 import subprocess
 
 import lit.formats
@@ -27,8 +28,38 @@ config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "exa
 
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["moe-opt", "moe-lsp-server", "moe-reduce", "moe-run", "moe-compile"], tool_dirs)
+    ["moe-opt", "moe-lsp-server", "moe-reduce", "moe-run", "moe-compile",
+     "moe-cuda-info"], tool_dirs)
 config.substitutions.append(("%moe_include", os.path.join(config.moe_src_root, "include")))
+
+# The GPU lowering of the tests in Integration/GPU: gpu.module to PTX for
+# sm_90 (format=isa needs no ptxas), host code to mgpu* calls. Inserted first
+# because lit substitutes in order and %mlir_opt below is a prefix of it.
+config.substitutions.insert(0, (
+    "%mlir_opt_gpu",
+    os.path.join(config.llvm_tools_dir, "mlir-opt") +
+    " --gpu-lower-to-nvvm-pipeline='cubin-chip=sm_90 cubin-features=+ptx80"
+    " cubin-format=isa'"))
+
+# ptxas from the CUDA toolkit: for tests that assemble PTX, with %ptxas or
+# through mlir-opt's gpu-module-to-binary (format=bin|fatbin), which looks for
+# it on PATH.
+ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+if os.access(ptxas, os.X_OK):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+    llvm_config.with_environment("PATH", os.path.dirname(ptxas), append_path=True)
+
+# cuda-device: a GPU that libmoe_cuda_runtime.so can use, for the tests that
+# run kernels; moe-cuda-info exits with 0 only when there is one.
+cuda_info = os.path.join(config.moe_tools_dir, "moe-cuda-info")
+try:
+    if os.access(cuda_info, os.X_OK) and subprocess.call(
+            [cuda_info], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=120) == 0:
+        config.available_features.add("cuda-device")
+except subprocess.TimeoutExpired:
+    lit_config.warning("moe-cuda-info timed out; GPU tests will not run")
 
 # Debian's mlir-opt-22, into which the plugin test loads the dialect.
 mlir_opt = os.path.join(config.llvm_tools_dir, "mlir-opt")

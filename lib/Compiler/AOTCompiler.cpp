@@ -13,8 +13,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/StringExtras.h"
@@ -83,7 +83,7 @@ static llvm::Error emitHeader(ModuleOp module,
     source = location.getFilename().getValue();
   if (llvm::Error error =
           writeCHeader(*entryPoints, guard, llvm::sys::path::filename(source),
-                       (*file)->os()))
+                       (*file)->os(), options.target))
     return error;
   (*file)->keep();
   return llvm::Error::success();

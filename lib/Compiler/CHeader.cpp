@@ -101,7 +101,7 @@ static void writeDescriptorStruct(const EntryValue &value,
   llvm::StringRef element = getCType(value.element, /*byValue=*/false);
   os << "#ifndef " << guard << "\n#define " << guard << "\n";
   os << "typedef struct " << name << " {\n";
-  os << "  " << element << " *allocated; /* what to free() */\n";
+  os << "  " << element << " *allocated; /* what to release */\n";
   os << "  " << element
      << " *aligned;   /* where element 0 is, before "
         "offset */\n";
@@ -116,7 +116,7 @@ static void writeDescriptorStruct(const EntryValue &value,
 llvm::Error mlir::moe::writeCHeader(llvm::ArrayRef<EntrySignature> entryPoints,
                                     llvm::StringRef includeGuard,
                                     llvm::StringRef sourceName,
-                                    llvm::raw_ostream &os) {
+                                    llvm::raw_ostream &os, TargetKind target) {
   for (const EntrySignature &entry : entryPoints)
     if (!isCIdentifier(entry.name))
       return llvm::createStringError(
@@ -131,12 +131,23 @@ llvm::Error mlir::moe::writeCHeader(llvm::ArrayRef<EntrySignature> entryPoints,
         "a buffer\n"
         " * is aligned[offset + i * strides[0] + j * strides[1] + ...]. "
         "Arguments stay\n"
-        " * the caller's. Every buffer a function returns is newly allocated "
-        "(malloc),\n"
-        " * never an argument or a constant: release it with "
-        "free(result.allocated).\n"
-        " * Link the model's shared library (it needs libomp and "
-        "libmoe_runtime.so). */\n\n";
+        " * the caller's. Every buffer a function returns is newly allocated, "
+        "never an\n";
+  if (target == TargetKind::CUDA)
+    os << " * argument or a constant. All buffers, arguments and results, "
+          "are GPU\n"
+          " * buffers (moe_cuda_alloc, cuMemAlloc, managed memory): release "
+          "a result\n"
+          " * with moe_cuda_free(result.allocated). Link the model's shared "
+          "library (it\n"
+          " * needs libmoe_cuda_runtime.so, libomp and libmoe_runtime.so); "
+          "the kernels are\n"
+          " * loaded when the library is. */\n\n";
+  else
+    os << " * argument or a constant (malloc): release it with "
+          "free(result.allocated).\n"
+          " * Link the model's shared library (it needs libomp and "
+          "libmoe_runtime.so). */\n\n";
   os << "#ifndef " << includeGuard << "\n#define " << includeGuard << "\n\n";
   os << "#include <stdbool.h>\n#include <stdint.h>\n\n";
   os << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";

@@ -71,10 +71,12 @@ llvm::Error compileModule(ModuleOp module, const CompileOptions &options);
 /// Writes a C header declaring, for each entry point, the memref descriptor
 /// structs (`moe_memref_<rank>d_<element>`), a struct of its results when
 /// it returns several, and `_mlir_ciface_<name>`. `includeGuard` names the
-/// header's include guard.
+/// header's include guard; `target` what the buffers are (host or GPU
+/// memory) and how results are released.
 llvm::Error writeCHeader(llvm::ArrayRef<EntrySignature> entryPoints,
                          llvm::StringRef includeGuard,
-                         llvm::StringRef sourceName, llvm::raw_ostream &os);
+                         llvm::StringRef sourceName, llvm::raw_ostream &os,
+                         TargetKind target = TargetKind::CPU);
 
 } // namespace mlir::moe
 

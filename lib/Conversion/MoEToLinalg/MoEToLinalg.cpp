@@ -1101,7 +1101,17 @@ struct ConvertMoEToLinalgPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateMoEDecomposePatterns(patterns);
-    TargetKind codeFor = getTargetOrHostDefault(getOperation()).getKind();
+    // The module's #moe.target says what the code is for; without one it
+    // is for this host. (The moe dialect may not even be loaded when the
+    // module holds no moe op, so no default attribute is built here.)
+    TargetKind codeFor = TargetKind::CPU;
+    Operation *root = getOperation();
+    ModuleOp module = isa<ModuleOp>(root) ? cast<ModuleOp>(root)
+                                          : root->getParentOfType<ModuleOp>();
+    if (module)
+      if (auto attr = module->getAttrOfType<TargetAttr>(
+              MoEDialect::getTargetAttrName()))
+        codeFor = attr.getKind();
     if (!target.empty()) {
       std::optional<TargetKind> kind = symbolizeTargetKind(target);
       if (!kind) {
@@ -1195,8 +1205,7 @@ std::pair<Value, Value> mlir::moe::buildTopKSelection(OpBuilder &builder,
 void mlir::moe::populateMoEToLinalgConversionPatterns(
     RewritePatternSet &patterns, TargetKind codeFor) {
   patterns.add<ExpertsLowering>(patterns.getContext(), codeFor);
-  patterns.add<TopKLowering, RouteLowering, DispatchLowering,
-               CombineLowering, RepeatLowering, PeerLowering,
-               LoadBalancingLossLowering, RouterZLossLowering>(
-      patterns.getContext());
+  patterns.add<TopKLowering, RouteLowering, DispatchLowering, CombineLowering,
+               RepeatLowering, PeerLowering, LoadBalancingLossLowering,
+               RouterZLossLowering>(patterns.getContext());
 }

@@ -1,4 +1,5 @@
-//===- RowParallelExperts.cpp - moe.experts as independent elements --------===//
+//===- RowParallelExperts.cpp - moe.experts as independent elements
+//--------===//
 //
 // The form of moe.experts that the GPU pipeline maps onto threads: every
 // (row, hidden unit) and every (row, output feature) is an independent
@@ -59,7 +60,8 @@ Value buildRowExperts(LocBuilder &b, Value segments, Value rowCount,
         SmallVector<Value> owner = buildLoop(
             l, indexConstant(l, 0), indexConstant(l, numExperts), {none},
             [&](LocBuilder &s, Value expert, ValueRange args) {
-              Value next = arith::AddIOp::create(s, expert, indexConstant(s, 1));
+              Value next =
+                  arith::AddIOp::create(s, expert, indexConstant(s, 1));
               Value start = segmentBound(s, segments, expert, rowCount);
               Value end = segmentBound(s, segments, next, rowCount);
               Value inside = arith::AndIOp::create(
@@ -77,18 +79,17 @@ Value buildRowExperts(LocBuilder &b, Value segments, Value rowCount,
 }
 
 /// sum over k < length of lhs(k) * rhs(k), in f32.
-Value buildDot(LocBuilder &b, int64_t length,
-               function_ref<std::pair<Value, Value>(LocBuilder &, Value)>
-                   operands) {
-  return buildLoop(b, indexConstant(b, 0), indexConstant(b, length),
-                   {f32Constant(b, 0.0)},
-                   [&](LocBuilder &s, Value k, ValueRange args) {
-                     Value lhs, rhs;
-                     std::tie(lhs, rhs) = operands(s, k);
-                     Value product = arith::MulFOp::create(s, lhs, rhs);
-                     return SmallVector<Value>{
-                         arith::AddFOp::create(s, args[0], product)};
-                   })[0];
+Value buildDot(
+    LocBuilder &b, int64_t length,
+    function_ref<std::pair<Value, Value>(LocBuilder &, Value)> operands) {
+  return buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, length), {f32Constant(b, 0.0)},
+      [&](LocBuilder &s, Value k, ValueRange args) {
+        Value lhs, rhs;
+        std::tie(lhs, rhs) = operands(s, k);
+        Value product = arith::MulFOp::create(s, lhs, rhs);
+        return SmallVector<Value>{arith::AddFOp::create(s, args[0], product)};
+      })[0];
 }
 
 } // namespace
@@ -165,20 +166,18 @@ Value mlir::moe::lowering::buildRowParallelExperts(LocBuilder &b,
               ValueRange leadingIndices = ValueRange(indices).take_front(rank);
               Value expert, valid;
               std::tie(expert, valid) = locate(l, leadingIndices);
-              Value value =
-                  buildIf(
-                      l, valid, {resultElement},
-                      [&](LocBuilder &then) {
-                        return SmallVector<Value>{convertFloat(
-                            then,
-                            element(then, leadingIndices, expert,
-                                    indices.back()),
-                            resultElement)};
-                      },
-                      [&](LocBuilder &otherwise) {
-                        return SmallVector<Value>{
-                            floatConstant(otherwise, resultElement, 0.0)};
-                      })[0];
+              Value value = buildIf(
+                  l, valid, {resultElement},
+                  [&](LocBuilder &then) {
+                    return SmallVector<Value>{convertFloat(
+                        then,
+                        element(then, leadingIndices, expert, indices.back()),
+                        resultElement)};
+                  },
+                  [&](LocBuilder &otherwise) {
+                    return SmallVector<Value>{
+                        floatConstant(otherwise, resultElement, 0.0)};
+                  })[0];
               linalg::YieldOp::create(l, value);
             });
         return generic.getResult(0);

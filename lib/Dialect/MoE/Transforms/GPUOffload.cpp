@@ -268,8 +268,8 @@ private:
     SmallVector<Value> transfers;
     for (Value value : escaping)
       transfers.push_back(
-          gpu::AllocOp::create(b, MemRefType::get({1}, value.getType()),
-                               Type(), ValueRange{}, ValueRange{}, ValueRange{},
+          gpu::AllocOp::create(b, MemRefType::get({1}, value.getType()), Type(),
+                               ValueRange{}, ValueRange{}, ValueRange{},
                                /*hostShared=*/false)
               .getMemref());
     Value one = indexConstant(b, 1);
@@ -291,15 +291,14 @@ private:
     // After the launch: the scalars, read on the host.
     Value hostZero = escaping.empty() ? Value() : indexConstant(b, 0);
     for (auto [value, transfer] : llvm::zip(escaping, transfers)) {
-      auto host = memref::AllocaOp::create(
-          b, MemRefType::get({1}, value.getType()));
+      auto host =
+          memref::AllocaOp::create(b, MemRefType::get({1}, value.getType()));
       hostStaging.insert(host);
       gpu::MemcpyOp::create(b, Type(), ValueRange{}, host, transfer);
       Value read = memref::LoadOp::create(b, host, ValueRange{hostZero});
       gpu::DeallocOp::create(b, Type(), ValueRange{}, transfer);
-      value.replaceUsesWithIf(read, [&](OpOperand &use) {
-        return !isInGroup(use.getOwner());
-      });
+      value.replaceUsesWithIf(
+          read, [&](OpOperand &use) { return !isInGroup(use.getOwner()); });
     }
     for (Operation *op : llvm::reverse(group))
       op->erase();
@@ -324,22 +323,23 @@ private:
       total = arith::MulIOp::create(b, total, trip);
     }
     Value threads = indexConstant(b, blockSize);
-    Value grid = arith::CeilDivSIOp::create(b, total, threads);
-    Value nonEmpty =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, total, zero);
-    auto guard = scf::IfOp::create(b, nonEmpty, /*withElseRegion=*/false);
-    b.setInsertionPointToStart(&guard.getThenRegion().front());
+    // At least one block, whose threads find nothing to do when the space
+    // is empty: an idle block costs less than a branch around the launch,
+    // which would end the stream's run of asynchronous work (the host would
+    // wait for the device to decide).
+    Value grid = arith::MaxSIOp::create(
+        b, arith::CeilDivSIOp::create(b, total, threads), one);
     auto launch = gpu::LaunchOp::create(b, grid, one, one, threads, one, one);
 
     Block &entry = launch.getBody().front();
     ImplicitLocOpBuilder k(loop.getLoc(), OpBuilder::atBlockBegin(&entry));
-    Value id = arith::AddIOp::create(
-        k,
-        arith::MulIOp::create(k, launch.getBlockIds().x,
-                              launch.getBlockSize().x),
-        launch.getThreadIds().x);
-    Value inRange = arith::CmpIOp::create(k, arith::CmpIPredicate::slt, id,
-                                          total);
+    Value id =
+        arith::AddIOp::create(k,
+                              arith::MulIOp::create(k, launch.getBlockIds().x,
+                                                    launch.getBlockSize().x),
+                              launch.getThreadIds().x);
+    Value inRange =
+        arith::CmpIOp::create(k, arith::CmpIPredicate::slt, id, total);
     auto body = scf::IfOp::create(k, inRange, /*withElseRegion=*/false);
     gpu::TerminatorOp::create(k);
 
@@ -351,10 +351,10 @@ private:
     int64_t rank = trips.size();
     SmallVector<Value> ivs(rank);
     for (int64_t dim = rank - 1; dim >= 0; --dim) {
-      Value position = dim == 0
-                           ? remaining
-                           : arith::RemUIOp::create(k, remaining, trips[dim])
-                                 .getResult();
+      Value position =
+          dim == 0
+              ? remaining
+              : arith::RemUIOp::create(k, remaining, trips[dim]).getResult();
       if (dim > 0)
         remaining = arith::DivUIOp::create(k, remaining, trips[dim]);
       ivs[dim] = arith::AddIOp::create(

@@ -3,15 +3,16 @@
 // RUN: not moe-opt %s --split-input-file --moe-gpu-offload=block-size=2048 2>&1 | FileCheck %s --check-prefix=BADBLOCK
 
 // A parallel loop at host level: one thread per iteration, the iterations
-// delinearized with the innermost dimension fastest, nothing launched when
-// the space is empty; the buffer it writes is a device buffer.
+// delinearized with the innermost dimension fastest, at least one block
+// (of idle threads when the space is empty); the buffer it writes is a
+// device buffer.
 
 // CHECK-LABEL: func.func @parallel_loop(
 // CHECK-SAME: %[[N:.+]]: index
 // CHECK: %[[BUF:.+]] = gpu.alloc (%[[N]]) : memref<?x64xf32>
-// CHECK: %[[GRID:.+]] = arith.ceildivsi %[[TOTAL:[0-9]+]], %[[C256:c256[_0-9]*]] : index
-// CHECK: %[[NONEMPTY:.+]] = arith.cmpi sgt, %[[TOTAL]], %{{.+}} : index
-// CHECK: scf.if %[[NONEMPTY]] {
+// CHECK: %[[BLOCKS:.+]] = arith.ceildivsi %[[TOTAL:[0-9]+]], %[[C256:c256[_0-9]*]] : index
+// CHECK: %[[GRID:.+]] = arith.maxsi %[[BLOCKS]], %{{.+}} : index
+// CHECK-NOT: scf.if
 // CHECK: gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[GRID]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) threads(%[[TX:.+]], %{{.+}}, %{{.+}}) in (%[[BDX:.+]] = %[[C256]],
 // CHECK: %[[ROW0:.+]] = arith.muli %[[BX]], %[[BDX]] : index
 // CHECK: %[[ID:.+]] = arith.addi %[[ROW0]], %[[TX]] : index

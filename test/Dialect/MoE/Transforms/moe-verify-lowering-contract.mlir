@@ -19,7 +19,7 @@ func.func @moe_graph(%s: tensor<4x8xf32>) -> (tensor<4x2xf32>, tensor<4x2xi32>) 
 
 // linalg on tensors: what the linalg stage leaves.
 // LOOPS: :[[# @LINE + 2]]:1: error: 'func.func' op has a tensor block argument: it is left after the 'loops' stage, which promises no moe ops, no tensors, no linalg ops and no scf.forall
-// LLVM: :[[# @LINE + 1]]:1: error: 'func.func' op is not in the llvm or omp dialect: it is left after the 'llvm' stage, which promises only llvm and omp ops in a builtin.module
+// LLVM: :[[# @LINE + 1]]:1: error: 'func.func' op is not in the llvm or omp dialect: it is left after the 'llvm' stage, which promises only llvm and omp ops (and gpu.binary kernels with their gpu.launch_func) in a builtin.module
 func.func @linalg_on_tensors(%a: tensor<4x8xf32>, %b: tensor<8x4xf32>,
     %c: tensor<4x4xf32>) -> tensor<4x4xf32> {
   %d = linalg.matmul ins(%a, %b : tensor<4x8xf32>, tensor<8x4xf32>)

@@ -371,9 +371,12 @@ def MoEVerifyLoweringContractPass
     * `bufferized`: no `moe` op, and no value of tensor type (operand,
       result or block argument) is left: everything works on memrefs.
     * `loops`: as `bufferized`, and no `linalg` op and no `scf.forall` is
-      left: everything is `scf.for`/`scf.parallel` (or `omp`) loops.
+      left: everything is `scf.for`/`scf.parallel` (or `omp`) loops, or
+      `gpu.launch` kernels.
     * `llvm`: nothing but `builtin.module` and ops of the `llvm` and `omp`
-      dialects is left, ready for translation to LLVM IR.
+      dialects is left (and, from `moe-gpu-pipeline`, the `gpu.binary`
+      kernels with the `gpu.launch_func` ops that launch them), ready for
+      translation to LLVM IR.
 
     Example:
 
@@ -395,7 +398,8 @@ def MoEVerifyLoweringContractPass
              clEnumValN(::mlir::moe::LoweringStage::Loops, "loops",
                         "no tensors, no linalg ops, no scf.forall"),
              clEnumValN(::mlir::moe::LoweringStage::LLVM, "llvm",
-                        "only llvm and omp ops in a builtin.module"))}]>
+                        "only llvm and omp ops (and gpu.binary kernels) in "
+                        "a builtin.module"))}]>
   ];
 }
 
@@ -556,8 +560,10 @@ def MoEGPUOffloadPass : Pass<"moe-gpu-offload", "::mlir::func::FuncOp"> {
       thread per iteration (1-D blocks of `block-size` threads, the
       iterations delinearized, innermost dimension fastest, so that
       neighbouring threads touch neighbouring elements); an empty iteration
-      space launches nothing. Parallel loops nested inside run sequentially
-      in their thread;
+      space launches one block of idle threads rather than branching on the
+      host around the launch, which would break the stream's run of
+      asynchronous work. Parallel loops nested inside run sequentially in
+      their thread;
     * sequential code that touches memory (the counting sort of
       `moe.dispatch`, a loop carrying a reduction) becomes a launch of a
       single thread, in order with the kernels around it. A scalar it
@@ -584,11 +590,10 @@ def MoEGPUOffloadPass : Pass<"moe-gpu-offload", "::mlir::func::FuncOp"> {
     }
     // becomes
     %total = arith.muli %n, %c64 : index
-    scf.if %nonempty {
-      gpu.launch blocks(...) in (%gx = %grid, ...) threads(...) in (%bx = %c256, ...) {
-        // %id = block_id * 256 + thread_id; if %id < %total:
-        // %i = %id / 64, %j = %id mod 64, then the loop body
-      }
+    // %grid = max(ceildiv(%total, 256), 1)
+    gpu.launch blocks(...) in (%gx = %grid, ...) threads(...) in (%bx = %c256, ...) {
+      // %id = block_id * 256 + thread_id; if %id < %total:
+      // %i = %id / 64, %j = %id mod 64, then the loop body
     }
     ```
   }];

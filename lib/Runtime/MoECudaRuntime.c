@@ -94,6 +94,9 @@ typedef struct CUlaunchConfig {
   X(cuMemAllocManaged, "cuMemAllocManaged",                                    \
     (CUdeviceptr * ptr, size_t bytes, unsigned flags))                         \
   X(cuMemFree, "cuMemFree_v2", (CUdeviceptr ptr))                              \
+  X(cuMemAllocAsync, "cuMemAllocAsync",                                        \
+    (CUdeviceptr * ptr, size_t bytes, CUstream stream))                        \
+  X(cuMemFreeAsync, "cuMemFreeAsync", (CUdeviceptr ptr, CUstream stream))      \
   X(cuMemcpyAsync, "cuMemcpyAsync",                                            \
     (CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream))         \
   X(cuMemsetD32Async, "cuMemsetD32Async",                                      \
@@ -569,9 +572,6 @@ void mgpuEventRecord(void *event, void *stream) {
 \*===----------------------------------------------------------------------===*/
 
 void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
-  /* cuMemAlloc is synchronous and needs no stream; the stream only orders
-   * the stream-ordered allocator, which this library does not use. */
-  (void)stream;
   if (bytes == 0)
     return NULL;
   enterContext();
@@ -579,6 +579,12 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
   if (isHostShared)
     MOE_CUDA_CHECK(cuMemAllocManaged,
                    (&ptr, (size_t)bytes, CU_MEM_ATTACH_GLOBAL));
+  else if (stream)
+    /* The stream-ordered allocator: a buffer of a lowered function is
+     * allocated and freed in the order of its stream, without the device-
+     * wide synchronization of cuMemAlloc/cuMemFree, so that a function's
+     * kernels, copies and buffers are one run of asynchronous work. */
+    MOE_CUDA_CHECK(cuMemAllocAsync, (&ptr, (size_t)bytes, (CUstream)stream));
   else
     MOE_CUDA_CHECK(cuMemAlloc, (&ptr, (size_t)bytes));
   return (void *)(uintptr_t)ptr;
@@ -587,10 +593,16 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
 void mgpuMemFree(void *ptr, void *stream) {
   if (!ptr || !enterContextToRelease())
     return;
-  /* cuMemFree only "may" synchronize, and kernels queued on the stream may
-   * still read the buffer: wait for them first. */
-  if (stream)
-    MOE_CUDA_CHECK(cuStreamSynchronize, ((CUstream)stream));
+  /* Freed in stream order: the kernels queued before it on the stream may
+   * still read the buffer, and the allocator reuses it only after them. A
+   * buffer freed without a stream (the caller's result) may still be read
+   * by queued work on any stream: wait for the device first. */
+  if (stream) {
+    MOE_CUDA_CHECK_RELEASE(cuMemFreeAsync,
+                           (devicePointer(ptr), (CUstream)stream));
+    return;
+  }
+  MOE_CUDA_CHECK_RELEASE(cuCtxSynchronize, ());
   MOE_CUDA_CHECK_RELEASE(cuMemFree, (devicePointer(ptr)));
 }
 

@@ -126,15 +126,18 @@ MOE_CUDA_RUNTIME_EXPORT void mgpuEventSynchronize(void *event);
 MOE_CUDA_RUNTIME_EXPORT void mgpuEventRecord(void *event, void *stream);
 
 /** `declare ptr @mgpuMemAlloc(i64, ptr, i8)`: `bytes` bytes of device
- *  memory, or with `isHostShared` managed memory that the host and every
- *  device can address (gpu.alloc host_shared, which MLIR emits with a NULL
- *  stream). A zero-byte request returns NULL without calling the driver. */
+ *  memory, from the stream-ordered allocator (cuMemAllocAsync) when a
+ *  stream is given, so that allocation does not synchronize the device; or
+ *  with `isHostShared` managed memory that the host and every device can
+ *  address (gpu.alloc host_shared, which MLIR emits with a NULL stream). A
+ *  zero-byte request returns NULL without calling the driver. */
 MOE_CUDA_RUNTIME_EXPORT void *mgpuMemAlloc(uint64_t bytes, void *stream,
                                            int8_t isHostShared);
 
 /** `declare void @mgpuMemFree(ptr, ptr)`: frees memory from mgpuMemAlloc
- *  once the work already queued on `stream` has finished; NULL is
- *  ignored. */
+ *  in the order of `stream` (cuMemFreeAsync: the work queued before it may
+ *  still use the buffer); without a stream, after the device has finished
+ *  all queued work. NULL is ignored. */
 MOE_CUDA_RUNTIME_EXPORT void mgpuMemFree(void *ptr, void *stream);
 
 /** `declare void @mgpuMemcpy(ptr, ptr, i64, ptr)`: copies `bytes` bytes

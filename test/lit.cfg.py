@@ -31,6 +31,8 @@ llvm_config.add_tool_substitutions(
     ["moe-opt", "moe-lsp-server", "moe-reduce", "moe-run", "moe-compile",
      "moe-cuda-info"], tool_dirs)
 config.substitutions.append(("%moe_include", os.path.join(config.moe_src_root, "include")))
+# The OpenMP runtime the models link (LLVM 22's libomp.so.5).
+config.substitutions.append(("%libomp", os.path.realpath(config.moe_libomp)))
 
 # The GPU lowering of the tests in Integration/GPU: gpu.module to PTX for
 # sm_90 (format=isa needs no ptxas), host code to mgpu* calls. Inserted first

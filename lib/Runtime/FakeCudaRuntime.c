@@ -318,3 +318,38 @@ void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
 void mgpuSetDefaultDevice(int32_t device) {
   fprintf(stderr, "mgpuSetDefaultDevice(device=%d)\n", (int)device);
 }
+
+/*===----------------------------------------------------------------------===*\
+|* The functions for scripts and tools                                        *|
+|*                                                                            *|
+|* Plain host malloc/free/memmove, not logged: with them, a runner written    *|
+|* against the real runtime (scripts/gpu/moe_cuda.py) runs a model whose      *|
+|* kernels moe-gpu-pipeline emulated on the host (emulate-on-host: its        *|
+|* buffers are malloc'ed host memory) end to end, and its results can be      *|
+|* checked on a machine without a GPU.                                        *|
+\*===----------------------------------------------------------------------===*/
+
+int moe_cuda_device_count(void) { return 0; }
+
+int moe_cuda_device_name(int device, char *buffer, int length) {
+  (void)device;
+  if (buffer && length > 0)
+    snprintf(buffer, (size_t)length, "fake-cuda-runtime (host memory)");
+  return 0;
+}
+
+void *moe_cuda_alloc(size_t bytes) {
+  if (bytes == 0)
+    return NULL;
+  void *ptr = aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!ptr)
+    fail("moe_cuda_alloc", "out of host memory");
+  return ptr;
+}
+
+void moe_cuda_free(void *ptr) { free(ptr); }
+
+void moe_cuda_copy(void *dst, const void *src, size_t bytes) {
+  if (bytes)
+    memmove(dst, src, bytes);
+}

@@ -37,10 +37,12 @@ import argparse
 import concurrent.futures
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 
@@ -1333,6 +1335,28 @@ def spawn(command, timeout):
             time.sleep(5)
 
 
+def import_moe_cuda():
+    """scripts/gpu/moe_cuda.py, the runner of CUDA-compiled models."""
+    scripts = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "..", "..", "..", "scripts", "gpu")
+    sys.path.insert(0, os.path.normpath(scripts))
+    import moe_cuda  # noqa: E402
+    return moe_cuda
+
+
+_CUDA_RUNTIME = []
+_CUDA_RUNTIME_LOCK = threading.Lock()
+
+
+def cuda_runtime(args):
+    """The runtime libraries of the bundle, loaded once per process."""
+    with _CUDA_RUNTIME_LOCK:
+        if not _CUDA_RUNTIME:
+            lib_dir = args.runtime_lib or os.path.join(args.bundle, "lib")
+            _CUDA_RUNTIME.append(import_moe_cuda().Runtime(lib_dir))
+        return _CUDA_RUNTIME[0]
+
+
 class Runner:
     def __init__(self, args, work):
         self.args, self.work = args, work
@@ -1346,6 +1370,9 @@ class Runner:
         path = os.path.join(folder, f"{tag}.mlir")
         with open(path, "w") as f:
             f.write(emit(cases, entry))
+        if self.args.bundle and self.args.prepare:
+            self.prepare_bundle(path, tag)
+            return {c: ([], 0.0, 0.0) for c in cases}
         run_path = path
         if self.args.pipeline != "moe-cpu-pipeline" and \
                 not self.args.compile_only:
@@ -1371,6 +1398,9 @@ class Runner:
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
         command += ["-o", out] + self.args.moe_run_arg
+        if self.args.bundle:
+            self.run_bundle(entry, folder, out)
+            return self.compare(cases, out)
         if self.args.compile_only:
             command = [self.args.moe_opt, path, f"--{self.args.pipeline}",
                        "-o", os.devnull]
@@ -1379,6 +1409,56 @@ class Runner:
             raise RuntimeError(
                 f"exit {proc.returncode}: {' '.join(command[:3])} ...\n" +
                 (proc.stdout + proc.stderr).strip()[-3000:])
+        return self.compare(cases, out)
+
+    def prepare_bundle(self, path, tag):
+        """Compiles the function of `path` for the GPU run of the sweep
+        (scripts/gpu/): BUNDLE/TAG.so and its header BUNDLE/TAG.h, by
+        moe-compile --target=cuda; with --bundle-emulated, its kernels
+        emulated on the host instead (to test the flow without a GPU)."""
+        bundle = self.args.bundle
+        library = os.path.join(bundle, f"{tag}.so")
+        header = os.path.join(bundle, f"{tag}.h")
+        commands = []
+        if self.args.bundle_emulated:
+            lowered = os.path.join(bundle, f"{tag}.lowered.mlir")
+            commands.append([self.args.moe_opt, path,
+                             "--moe-gpu-pipeline=emulate-on-host",
+                             "-o", lowered])
+            commands.append([self.args.moe_compile, lowered, "--emit=shared",
+                             "-o", library, "--header", header])
+        else:
+            commands.append([self.args.moe_compile, path, "--target=cuda",
+                             "--emit=shared", "-o", library,
+                             "--header", header])
+        for command in commands:
+            proc = spawn(command, self.args.timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    f"exit {proc.returncode}: {' '.join(command)}\n" +
+                    (proc.stdout + proc.stderr).strip()[-3000:])
+
+    def run_bundle(self, entry, folder, out):
+        """Runs BUNDLE/TAG.so (prepared on the development machine) on the
+        GPU through scripts/gpu/moe_cuda.py with the inputs FOLDER/in<i>.npy;
+        writes the results as OUT/result<i>.npy, as moe-run would."""
+        tag = os.path.basename(folder)
+        library = os.path.join(self.args.bundle, f"{tag}.so")
+        header = os.path.join(self.args.bundle, f"{tag}.h")
+        if not os.path.exists(library):
+            raise RuntimeError(
+                f"{library} is missing: prepare the bundle with the same "
+                "--only/--exclude/--quick/--group as this run")
+        inputs = sorted((name for name in os.listdir(folder)
+                         if re.fullmatch(r"in\d+\.npy", name)),
+                        key=lambda name: int(name[2:-4]))
+        arguments = [np.load(os.path.join(folder, name)) for name in inputs]
+        cuda = import_moe_cuda()
+        model = cuda.Model(cuda_runtime(self.args), library, header)
+        for index, array in enumerate(model.call(entry, arguments)):
+            np.save(os.path.join(out, f"result{index}.npy"), array)
+
+    def compare(self, cases, out):
         outcome = {}
         index = 0
         for c in cases:
@@ -1555,6 +1635,23 @@ def main():
                         "each module before moe-run runs it, e.g. "
                         "'moe-gpu-pipeline=emulate-on-host' (default: "
                         "moe-run's own CPU pipeline)")
+    parser.add_argument("--moe-compile", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+        "build", "bin", "moe-compile"))
+    parser.add_argument("--bundle", help="a directory of models compiled "
+                        "for the GPU run (scripts/gpu/): with --prepare, "
+                        "compile every group into it (moe-compile "
+                        "--target=cuda); without, run its models on the GPU "
+                        "instead of moe-run")
+    parser.add_argument("--prepare", action="store_true",
+                        help="with --bundle: compile, do not run")
+    parser.add_argument("--bundle-emulated", action="store_true",
+                        help="with --prepare: compile the kernels emulated "
+                        "on the host (moe-gpu-pipeline emulate-on-host), to "
+                        "test the bundle flow without a GPU")
+    parser.add_argument("--runtime-lib", help="with --bundle: the directory "
+                        "of libmoe_cuda_runtime.so, libmoe_runtime.so and "
+                        "libomp.so.5 (default: BUNDLE/lib)")
     parser.add_argument("--moe-run-arg", action="append", default=[],
                         help="an extra argument for every moe-run call")
     parser.add_argument("--only", action="append", default=[],
@@ -1596,8 +1693,11 @@ def main():
     cases = [c for c in cases if not any(s in c.name for s in args.exclude)]
     if args.quick:
         cases = [c for c in cases if c.quick]
+    # The determinism check runs moe-run processes: not in a bundle run.
     want_det = (not args.only or "determinism" in cats) and \
-        "determinism" not in args.exclude
+        "determinism" not in args.exclude and not args.bundle
+    if args.bundle:
+        os.makedirs(args.bundle, exist_ok=True)
     if args.list:
         for c in cases:
             print(f"{c.name}  [{c.dtype}]")
@@ -1626,6 +1726,9 @@ def main():
         elif problems:
             status = "FAIL"
             failed += 1
+        elif args.bundle and args.prepare:
+            status = "COMPILED"
+            passed += 1
         else:
             status = "PASS"
             passed += 1
@@ -1657,6 +1760,11 @@ def main():
     else:
         print(f"# {time.time() - start:.1f} s")
         shutil.rmtree(work, ignore_errors=True)
+    if args.bundle and args.prepare:
+        print(f"# compiled into {args.bundle}; run there with --bundle "
+              f"{args.bundle} and the same selection")
+        print(f"{passed} compiled, {failed} failed")
+        return 1 if failed else 0
     print(f"{passed} passed, {failed} failed" +
           (f", {xfailed} expected failures" if xfailed else ""))
     return 1 if failed else 0

@@ -22,9 +22,11 @@ def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
     * `moe.route`: one `scf.forall` over tokens; per token the E logits,
       scores, group mask, top-k and weights live in a token-local tensor,
       so no T x E tensor is written unless the `scores` result is used.
-    * `moe.dispatch`: a counting sort (`scf.for`) for offsets/positions and
-      a parallel `scf.forall` copy of the rows; capacity mode drops by
-      position or score.
+    * `moe.dispatch`: a counting sort (`scf.for`) that decides where each
+      assignment goes (offsets, positions, and which token fills each
+      row), then a parallel `linalg.generic` that gathers the rows, one
+      element per (row, feature); capacity mode drops by position or
+      score.
     * `moe.experts` for CPUs: an `scf.forall` over the experts that have
       rows; each runs its FFN on its own rows only (the vectorized gemv or
       gemm kernel that `#moe.expert_tiling` selects), so the work grows with

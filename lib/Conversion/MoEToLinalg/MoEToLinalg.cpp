@@ -482,17 +482,61 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                                           });
                        });
     };
-    // Copies x[token] into `rows` at the leading indices `at`.
-    auto copyRow = [&](LocBuilder &l, Value rows, Value token,
-                       SmallVector<OpFoldResult> at) {
-      Value row = extractRow(l, x, {token});
-      int64_t rank = cast<RankedTensorType>(rows.getType()).getRank();
-      at.push_back(l.getIndexAttr(0));
-      SmallVector<OpFoldResult> sizes(rank - 1, l.getIndexAttr(1));
+    // The rows (or buffer slots) gathered from x: element [leading..., d]
+    // is x[tokenOf[leading...], d], or 0 where tokenOf is -1 (no assignment
+    // landed there). One element per (row, feature) in parallel: the
+    // sequential counting sort only decides where each token goes, so the
+    // copy of T x K rows of D values runs on all cores (or GPU threads).
+    auto gatherRows = [&](LocBuilder &l, Value tokenOf, bool mayBeEmpty) {
+      auto tokenOfType = cast<RankedTensorType>(tokenOf.getType());
+      int64_t rank = tokenOfType.getRank();
+      SmallVector<OpFoldResult> sizes =
+          tensor::getMixedSizes(l, l.getLoc(), tokenOf);
       sizes.push_back(model);
-      SmallVector<OpFoldResult> strides(rank, l.getIndexAttr(1));
-      return tensor::InsertSliceOp::create(l, row, rows, at, sizes, strides)
-          .getResult();
+      Value init = emptyTensor(l, sizes, elementType);
+      MLIRContext *context = l.getContext();
+      SmallVector<AffineExpr> leadingDims;
+      for (int64_t dim = 0; dim < rank; ++dim)
+        leadingDims.push_back(getAffineDimExpr(dim, context));
+      SmallVector<AffineMap> maps = {
+          AffineMap::get(rank + 1, 0, leadingDims, context),
+          l.getMultiDimIdentityMap(rank + 1)};
+      SmallVector<utils::IteratorType> iterators(rank + 1,
+                                                 utils::IteratorType::parallel);
+      return linalg::GenericOp::create(
+                 l, TypeRange{init.getType()}, ValueRange{tokenOf},
+                 ValueRange{init}, maps, iterators,
+                 [&](OpBuilder &nested, Location loc, ValueRange args) {
+                   LocBuilder g(loc, nested);
+                   Value feature = linalg::IndexOp::create(g, rank);
+                   Value placed = cmpI(g, arith::CmpIPredicate::sge, args[0],
+                                       i32Constant(g, 0));
+                   if (!mayBeEmpty) {
+                     // An unconditional load of a valid row (token 0 for
+                     // an empty slot: the dropless rows number T x K, so
+                     // there are none without tokens) and a select: a row
+                     // is then a contiguous, vectorizable copy.
+                     Value token =
+                         arith::MaxSIOp::create(g, args[0], i32Constant(g, 0));
+                     Value loaded = extract(g, x, {toIndex(g, token), feature});
+                     linalg::YieldOp::create(
+                         g, ValueRange{select(g, placed, loaded, floatZero)});
+                     return;
+                   }
+                   // Capacity buffers have slots even when T = 0: load only
+                   // what a token filled.
+                   Value value = buildIf(
+                       g, placed, {elementType},
+                       [&](LocBuilder &then) {
+                         return SmallVector<Value>{extract(
+                             then, x, {toIndex(then, args[0]), feature})};
+                       },
+                       [&](LocBuilder &) {
+                         return SmallVector<Value>{floatZero};
+                       })[0];
+                   linalg::YieldOp::create(g, value);
+                 })
+          .getResult(0);
     };
 
     // Counts per expert (invalid expert indices are ignored).
@@ -533,9 +577,9 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
           b, offsets, {b.getIndexAttr(0)}, {b.getIndexAttr(numExperts)},
           {b.getIndexAttr(1)});
       Value rowCount = arith::MulIOp::create(b, tokens, kValue);
-      Value rowsInit = filledTensor(b, {rowCount, model}, floatZero);
+      Value tokenOfInit = filledTensor(b, {rowCount}, minusOne);
       SmallVector<Value> placed = forEachAssignment(
-          b, {cursor, rowOfInit, rowsInit},
+          b, {cursor, rowOfInit, tokenOfInit},
           [&](LocBuilder &l, Value token, Value slot, ValueRange args) {
             Value expert = extract(l, indices, {token, slot});
             Value valid = isValidExpert(l, expert, numExperts);
@@ -548,13 +592,15 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                       arith::AddIOp::create(then, row, i32Constant(then, 1));
                   Value cursorNext = insert(then, next, args[0], {e});
                   Value rowOf = insert(then, row, args[1], {token, slot});
-                  Value rows =
-                      copyRow(then, args[2], token, {toIndex(then, row)});
-                  return SmallVector<Value>{cursorNext, rowOf, rows};
+                  Value tokenOf = insert(then, fromIndex(then, token, i32),
+                                         args[2], {toIndex(then, row)});
+                  return SmallVector<Value>{cursorNext, rowOf, tokenOf};
                 },
                 [&](LocBuilder &) { return SmallVector<Value>(args); });
           });
-      replaceWithCasts(rewriter, b, op, {placed[2], offsets, placed[1]});
+      replaceWithCasts(
+          rewriter, b, op,
+          {gatherRows(b, placed[2], /*mayBeEmpty=*/false), offsets, placed[1]});
       return success();
     }
 
@@ -601,10 +647,10 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
 
     Value cursorInit =
         filledTensor(b, {b.getIndexAttr(numExperts)}, i32Constant(b, 0));
-    Value bufferInit = filledTensor(
-        b, {b.getIndexAttr(numExperts), capacity, model}, floatZero);
+    Value tokenOfInit =
+        filledTensor(b, {b.getIndexAttr(numExperts), capacity}, minusOne);
     SmallVector<Value> placed = forEachAssignment(
-        b, {cursorInit, rowOfInit, bufferInit},
+        b, {cursorInit, rowOfInit, tokenOfInit},
         [&](LocBuilder &l, Value token, Value slot, ValueRange args) {
           Value expert = extract(l, indices, {token, slot});
           Value valid = isValidExpert(l, expert, numExperts);
@@ -632,16 +678,19 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                           position);
                       Value rowOf =
                           insert(kept, slotIndex, args[1], {token, slot});
-                      Value buffer = copyRow(kept, args[2], token,
-                                             {e, toIndex(kept, position)});
-                      return SmallVector<Value>{cursorNext, rowOf, buffer};
+                      Value tokenOf =
+                          insert(kept, fromIndex(kept, token, i32), args[2],
+                                 {e, toIndex(kept, position)});
+                      return SmallVector<Value>{cursorNext, rowOf, tokenOf};
                     },
                     [&](LocBuilder &) { return SmallVector<Value>(args); });
               },
               [&](LocBuilder &) { return SmallVector<Value>(args); });
         });
     // The cursors end at the number of rows kept per expert.
-    replaceWithCasts(rewriter, b, op, {placed[2], placed[0], placed[1]});
+    replaceWithCasts(
+        rewriter, b, op,
+        {gatherRows(b, placed[2], /*mayBeEmpty=*/true), placed[0], placed[1]});
     (void)counts;
     return success();
   }

@@ -182,12 +182,20 @@ func.func @experts_gemm(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // -----
 
 // moe.dispatch (dropless): a counting sort over the T x K assignments in
-// (token, slot) order, copying rows with tensor.insert_slice.
+// (token, slot) order decides which token fills each row (-1: none); then
+// one parallel generic gathers the rows, one element per (row, feature).
 
 // CHECK-LABEL: func.func @dispatch
+// CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<?x16xf32>
 // CHECK: scf.for
 // CHECK: scf.for
-// CHECK: tensor.insert_slice {{.+}} : tensor<16xf32> into tensor<?x16xf32>
+// CHECK: %[[TOKENOF:.+]] = scf.for
+// CHECK: scf.for
+// CHECK: tensor.insert %{{.+}} into %{{.+}}[%{{.+}}] : tensor<?xi32>
+// CHECK: %[[ROWS:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]} ins(%{{.+}} : tensor<?xi32>) outs(%{{.+}} : tensor<?x16xf32>)
+// CHECK: %[[TOKEN:.+]] = arith.index_cast
+// CHECK: tensor.extract %[[X]][%[[TOKEN]], %{{.+}}] : tensor<?x16xf32>
+// CHECK-NOT: tensor.insert_slice
 func.func @dispatch(%x: tensor<?x16xf32>, %indices: tensor<?x2xi32>)
     -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>) {
   %rows, %offsets, %row_of = moe.dispatch %x, %indices num_experts(4)

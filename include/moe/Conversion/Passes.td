@@ -26,7 +26,10 @@ def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
       assignment goes (offsets, positions, and which token fills each
       row), then a parallel `linalg.generic` that gathers the rows, one
       element per (row, feature); capacity mode drops by position or
-      score.
+      score. For CUDA, a dropless dispatch finds the same order with a
+      chunked parallel scan instead (counts and bases per chunk and expert,
+      then each assignment's row and each row's token), every step a
+      parallel `linalg.generic`.
     * `moe.experts` for CPUs: an `scf.forall` over the experts that have
       rows; each runs its FFN on its own rows only (the vectorized gemv or
       gemm kernel that `#moe.expert_tiling` selects), so the work grows with

@@ -418,6 +418,38 @@ Value isValidExpert(LocBuilder &b, Value expert, int64_t numExperts) {
                cmpI(b, arith::CmpIPredicate::slt, expert, limit));
 }
 
+/// A tensor of `sizes` whose element at each index is `element(indices)`:
+/// a linalg.generic with no inputs, every dimension parallel.
+Value generateTensor(LocBuilder &b, ArrayRef<OpFoldResult> sizes,
+                     Type elementType,
+                     function_ref<Value(LocBuilder &, ValueRange)> element) {
+  Value init = emptyTensor(b, sizes, elementType);
+  int64_t rank = sizes.size();
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, TypeRange{init.getType()}, ValueRange{}, ValueRange{init},
+             ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)}, iterators,
+             [&](OpBuilder &nested, Location loc, ValueRange) {
+               LocBuilder l(loc, nested);
+               SmallVector<Value> indices;
+               for (int64_t dim = 0; dim < rank; ++dim)
+                 indices.push_back(linalg::IndexOp::create(l, dim));
+               linalg::YieldOp::create(l, element(l, indices));
+             })
+      .getResult(0);
+}
+
+/// sum over i in [lower, upper) of `term(i)` (i32).
+Value sumOver(LocBuilder &b, Value lower, Value upper,
+              function_ref<Value(LocBuilder &, Value)> term) {
+  return buildLoop(b, lower, upper, {i32Constant(b, 0)},
+                   [&](LocBuilder &l, Value i, ValueRange args) {
+                     return SmallVector<Value>{
+                         arith::AddIOp::create(l, args[0], term(l, i))};
+                   })[0];
+}
+
 /// The capacity C = min(T, max(min_capacity, ceil(cf * T * K / E))) as an
 /// index, computed in f64 like the reference.
 Value computeCapacity(LocBuilder &b, Value tokens, int64_t topK,
@@ -445,7 +477,9 @@ Value computeCapacity(LocBuilder &b, Value tokens, int64_t topK,
 }
 
 struct DispatchLowering : OpRewritePattern<DispatchOp> {
-  using OpRewritePattern::OpRewritePattern;
+  DispatchLowering(MLIRContext *context, TargetKind codeFor)
+      : OpRewritePattern(context), codeFor(codeFor) {}
+  TargetKind codeFor;
 
   LogicalResult matchAndRewrite(DispatchOp op,
                                 PatternRewriter &rewriter) const override {
@@ -538,6 +572,170 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                  })
           .getResult(0);
     };
+
+    if (op.getMode() == DispatchMode::Dropless && codeFor == TargetKind::CUDA) {
+      // The GPU form: the same stable (expert, token, slot) order, found by
+      // a chunked parallel scan instead of one walk, so that every step is
+      // one thread per element. The T x K assignments are cut into chunks
+      // of kChunk; per (chunk, expert) a count, per (chunk, expert) the sum
+      // of the counts of earlier chunks; an assignment's row is its
+      // expert's offset, plus its chunk's base, plus the matching
+      // assignments before it in its chunk. Each row finds its token the
+      // other way round: its expert by the offsets, its chunk by the bases,
+      // its assignment by a scan of the chunk.
+      constexpr int64_t kChunk = 256;
+      Type indexType = b.getIndexType();
+      Value n = arith::MulIOp::create(b, tokens, kValue);
+      Value chunk = indexConstant(b, kChunk);
+      Value chunks = arith::CeilDivSIOp::create(b, n, chunk);
+      Value numExpertsValue = indexConstant(b, numExperts);
+      // The expert of assignment a (= t * K + k) as an index, E if invalid.
+      auto expertOf = [&](LocBuilder &l, Value a) {
+        Value token = arith::DivUIOp::create(l, a, kValue);
+        Value slot = arith::RemUIOp::create(l, a, kValue);
+        Value expert = extract(l, indices, {token, slot});
+        Value valid = isValidExpert(l, expert, numExperts);
+        return select(l, valid, toIndex(l, expert),
+                      indexConstant(l, numExperts));
+      };
+      auto chunkEnd = [&](LocBuilder &l, Value c) {
+        Value end = arith::MulIOp::create(
+            l, arith::AddIOp::create(l, c, indexConstant(l, 1)), chunk);
+        return arith::MinSIOp::create(l, end, n).getResult();
+      };
+      auto matches = [&](LocBuilder &l, Value a, Value expert) {
+        Value same = cmpI(l, arith::CmpIPredicate::eq, expertOf(l, a), expert);
+        return arith::ExtUIOp::create(l, i32, same).getResult();
+      };
+      Value chunkCounts = generateTensor(
+          b, {OpFoldResult(chunks), b.getIndexAttr(numExperts)}, i32,
+          [&](LocBuilder &l, ValueRange ids) -> Value {
+            Value start = arith::MulIOp::create(l, ids[0], chunk);
+            return sumOver(
+                l, start, chunkEnd(l, ids[0]),
+                [&](LocBuilder &s, Value a) { return matches(s, a, ids[1]); });
+          });
+      Value chunkBases = generateTensor(
+          b, {OpFoldResult(chunks), b.getIndexAttr(numExperts)}, i32,
+          [&](LocBuilder &l, ValueRange ids) -> Value {
+            return sumOver(l, indexConstant(l, 0), ids[0],
+                           [&](LocBuilder &s, Value c) {
+                             return extract(s, chunkCounts, {c, ids[1]});
+                           });
+          });
+      Value counts = generateTensor(
+          b, {b.getIndexAttr(numExperts)}, i32,
+          [&](LocBuilder &l, ValueRange ids) -> Value {
+            return sumOver(l, indexConstant(l, 0), chunks,
+                           [&](LocBuilder &s, Value c) {
+                             return extract(s, chunkCounts, {c, ids[0]});
+                           });
+          });
+      Value offsets =
+          generateTensor(b, {b.getIndexAttr(numExperts + 1)}, i32,
+                         [&](LocBuilder &l, ValueRange ids) -> Value {
+                           return sumOver(l, indexConstant(l, 0), ids[0],
+                                          [&](LocBuilder &s, Value e) {
+                                            return extract(s, counts, {e});
+                                          });
+                         });
+      Value rowOf = generateTensor(
+          b, {OpFoldResult(tokens), b.getIndexAttr(topK)}, i32,
+          [&](LocBuilder &l, ValueRange ids) -> Value {
+            Value a = arith::AddIOp::create(
+                l, arith::MulIOp::create(l, ids[0], kValue), ids[1]);
+            Value expert = expertOf(l, a);
+            Value valid =
+                cmpI(l, arith::CmpIPredicate::slt, expert, numExpertsValue);
+            return buildIf(
+                l, valid, {i32},
+                [&](LocBuilder &then) {
+                  Value c = arith::DivUIOp::create(then, a, chunk);
+                  Value before =
+                      sumOver(then, arith::MulIOp::create(then, c, chunk), a,
+                              [&](LocBuilder &s, Value other) {
+                                return matches(s, other, expert);
+                              });
+                  Value row = arith::AddIOp::create(
+                      then,
+                      arith::AddIOp::create(
+                          then, extract(then, offsets, {expert}),
+                          extract(then, chunkBases, {c, expert})),
+                      before);
+                  return SmallVector<Value>{row};
+                },
+                [&](LocBuilder &otherwise) {
+                  return SmallVector<Value>{minusOne};
+                })[0];
+          });
+      // Rows past the last expert's end hold no assignment (their experts
+      // were invalid): token -1.
+      Value tokenOf = generateTensor(
+          b, {OpFoldResult(n)}, i32,
+          [&](LocBuilder &l, ValueRange ids) -> Value {
+            Value row = fromIndex(l, ids[0], i32);
+            // The expert whose segment holds the row (E if none).
+            Value expert = buildLoop(
+                l, indexConstant(l, 0), numExpertsValue,
+                {indexConstant(l, numExperts)},
+                [&](LocBuilder &s, Value e, ValueRange args) {
+                  Value next = arith::AddIOp::create(s, e, indexConstant(s, 1));
+                  Value inside = andI1(s,
+                                       cmpI(s, arith::CmpIPredicate::sle,
+                                            extract(s, offsets, {e}), row),
+                                       cmpI(s, arith::CmpIPredicate::slt, row,
+                                            extract(s, offsets, {next})));
+                  return SmallVector<Value>{select(s, inside, e, args[0])};
+                })[0];
+            Value owned =
+                cmpI(l, arith::CmpIPredicate::slt, expert, numExpertsValue);
+            return buildIf(
+                l, owned, {i32},
+                [&](LocBuilder &then) {
+                  Value position = arith::SubIOp::create(
+                      then, row, extract(then, offsets, {expert}));
+                  // The last chunk whose base is at most the position.
+                  Value c = buildLoop(
+                      then, indexConstant(then, 0), chunks,
+                      {indexConstant(then, 0)},
+                      [&](LocBuilder &s, Value candidate, ValueRange args) {
+                        Value reached =
+                            cmpI(s, arith::CmpIPredicate::sle,
+                                 extract(s, chunkBases, {candidate, expert}),
+                                 position);
+                        return SmallVector<Value>{
+                            select(s, reached, candidate, args[0])};
+                      })[0];
+                  Value wanted = arith::SubIOp::create(
+                      then, position, extract(then, chunkBases, {c, expert}));
+                  // The wanted-th matching assignment of the chunk.
+                  Value start = arith::MulIOp::create(then, c, chunk);
+                  SmallVector<Value> found = buildLoop(
+                      then, start, chunkEnd(then, c),
+                      {i32Constant(then, 0), indexConstant(then, 0)},
+                      [&](LocBuilder &s, Value a, ValueRange args) {
+                        Value match = matches(s, a, expert);
+                        Value hit = andI1(
+                            s,
+                            cmpI(s, arith::CmpIPredicate::ne, match,
+                                 i32Constant(s, 0)),
+                            cmpI(s, arith::CmpIPredicate::eq, args[0], wanted));
+                        return SmallVector<Value>{
+                            arith::AddIOp::create(s, args[0], match),
+                            select(s, hit, a, args[1])};
+                      });
+                  Value token = arith::DivUIOp::create(then, found[1], kValue);
+                  return SmallVector<Value>{fromIndex(then, token, i32)};
+                },
+                [&](LocBuilder &) { return SmallVector<Value>{minusOne}; })[0];
+          });
+      (void)indexType;
+      (void)counts;
+      replaceWithCasts(
+          rewriter, b, op,
+          {gatherRows(b, tokenOf, /*mayBeEmpty=*/false), offsets, rowOf});
+      return success();
+    }
 
     // Counts per expert (invalid expert indices are ignored).
     Value countsInit =
@@ -1253,8 +1451,9 @@ std::pair<Value, Value> mlir::moe::buildTopKSelection(OpBuilder &builder,
 
 void mlir::moe::populateMoEToLinalgConversionPatterns(
     RewritePatternSet &patterns, TargetKind codeFor) {
-  patterns.add<ExpertsLowering>(patterns.getContext(), codeFor);
-  patterns.add<TopKLowering, RouteLowering, DispatchLowering, CombineLowering,
-               RepeatLowering, PeerLowering, LoadBalancingLossLowering,
-               RouterZLossLowering>(patterns.getContext());
+  patterns.add<ExpertsLowering, DispatchLowering>(patterns.getContext(),
+                                                  codeFor);
+  patterns.add<TopKLowering, RouteLowering, CombineLowering, RepeatLowering,
+               PeerLowering, LoadBalancingLossLowering, RouterZLossLowering>(
+      patterns.getContext());
 }

@@ -63,3 +63,30 @@ func.func @capacity_experts(%buf: tensor<2x3x8xf32>, %counts: tensor<2xi32>,
       -> tensor<2x3x8xf32>
   return %y : tensor<2x3x8xf32>
 }
+
+// -----
+
+// For CUDA, a dropless moe.dispatch keeps the stable (expert, token, slot)
+// order but finds it with a chunked parallel scan: every step is a
+// linalg.generic (one GPU thread per element), with no sequential walk over
+// the assignments: counts per (chunk, expert), bases per (chunk, expert),
+// counts and offsets per expert, the row of each assignment, the token of
+// each row, and the gather of the rows.
+
+// CHECK-LABEL: func.func @dispatch(
+// CHECK-NOT: scf.forall
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]} outs(%{{.+}} : tensor<?x4xi32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]} outs(%{{.+}} : tensor<?x4xi32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel"]} outs(%{{.+}} : tensor<4xi32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel"]} outs(%{{.+}} : tensor<5xi32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]} outs(%{{.+}} : tensor<?x2xi32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel"]} outs(%{{.+}} : tensor<?xi32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]} ins(%{{.+}} : tensor<?xi32>) outs(%{{.+}} : tensor<?x16xf32>)
+// CHECK: return
+func.func @dispatch(%x: tensor<?x16xf32>, %indices: tensor<?x2xi32>)
+    -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>) {
+  %rows, %offsets, %row_of = moe.dispatch %x, %indices num_experts(4)
+      : (tensor<?x16xf32>, tensor<?x2xi32>)
+      -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>)
+  return %rows, %offsets, %row_of : tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>
+}

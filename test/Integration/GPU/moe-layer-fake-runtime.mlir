@@ -26,16 +26,17 @@
 // CHECK: mgpuMemAlloc(bytes=40, stream=[[STREAM]], host_shared=0)
 // CHECK: mgpuModuleGetFunction(name=layer_kernel)
 // CHECK-NEXT: mgpuLaunchKernel(name=layer_kernel, grid=1x1x1, block=256x1x1, smem=0, stream=[[STREAM]]
-// The dispatch: the counting sort decides where each of the T x K = 10
-// assignments goes, in one thread; then the 10 rows of 64 are gathered by
-// one thread per element.
-// CHECK: mgpuLaunchKernel(name=layer_kernel, grid=1x1x1, block=1x1x1, smem=0, stream=[[STREAM]]
+// The dispatch: a parallel scan in five kernels (counts and bases per chunk
+// and expert, counts and offsets per expert, the row of each of the
+// T x K = 10 assignments, the token of each row); then the 10 rows of 64
+// are gathered by one thread per element. No kernel runs a single thread.
+// CHECK-NOT: block=1x1x1
 // CHECK: mgpuMemAlloc(bytes=2560, stream=[[STREAM]], host_shared=0)
-// CHECK: mgpuLaunchKernel(name=layer_kernel, grid=1x1x1, block=1x1x1, smem=0, stream=[[STREAM]]
 // CHECK-NEXT: mgpuModuleGetFunction(name=layer_kernel)
 // CHECK-NEXT: mgpuLaunchKernel(name=layer_kernel, grid=3x1x1, block=256x1x1, smem=0, stream=[[STREAM]]
 // The experts: one thread per (row, hidden unit), 10 x 32, then per (row,
 // output feature), 10 x 64.
+// CHECK-NOT: block=1x1x1
 // CHECK: mgpuLaunchKernel(name=layer_kernel, grid=2x1x1, block=256x1x1, smem=0, stream=[[STREAM]]
 // CHECK-NEXT: mgpuModuleGetFunction(name=layer_kernel)
 // CHECK-NEXT: mgpuLaunchKernel(name=layer_kernel, grid=3x1x1, block=256x1x1, smem=0, stream=[[STREAM]]

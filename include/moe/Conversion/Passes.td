@@ -37,7 +37,11 @@ def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
       element per (row, hidden unit) and per (row, output feature), the
       expert of each row looked up, so no launch size depends on the
       routing.
-    * `moe.combine`, `moe.peer`, the losses: `scf.forall` over tokens.
+    * `moe.combine`, the losses: `scf.forall` over tokens.
+    * `moe.peer`: `scf.forall` over (token, head), so that one token's
+      heads run in parallel; each computes its head's query, sub-key
+      top-k, candidates and experts into a partial row, and a reduction
+      over heads sums them.
     * `moe.repeat`: `scf.for` with the same iter_args.
 
     Gathers are `tensor.extract`/`tensor.extract_slice` with computed

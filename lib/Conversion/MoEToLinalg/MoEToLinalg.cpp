@@ -1137,101 +1137,138 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
     PeerScore score = op.getScore();
     Value bias = op.getQueryBias();
 
-    Value result = buildTokenRows(
-        b, tokens, model, elementType, [&](LocBuilder &t, Value token) {
-          Value row = extractRow(t, x, {token});
-          Value query = matvecF32(t, row, op.getQueryWeight());
+    // One iteration per (token, head), so that a single token's heads run
+    // in parallel (at T = 1 the per-token loop had one iteration): each
+    // computes its head's query slice, sub-key scores, top-k and experts
+    // into a partial output row; the heads' rows are summed afterwards.
+    Value partialsInit =
+        emptyTensor(b, {tokens, b.getIndexAttr(heads), model}, f32);
+    Value partials = buildForall(
+        b, {tokens, b.getIndexAttr(heads)}, {partialsInit},
+        [&](LocBuilder &l, ValueRange ivs, ValueRange) {
+          Value token = ivs[0], head = ivs[1];
+          Value row = extractRow(l, x, {token});
+          Value headStart =
+              arith::MulIOp::create(l, head, indexConstant(l, queryDim));
+          Value query =
+              matvecF32(l, row,
+                        extractMatrix(l, op.getQueryWeight(), {}, headStart,
+                                      l.getIndexAttr(queryDim)));
           if (bias)
             query = mapElements(
-                t, {query, bias}, f32, [&](LocBuilder &e, ValueRange args) {
+                l,
+                {query,
+                 extractRange(l, bias, headStart, l.getIndexAttr(queryDim))},
+                f32, [&](LocBuilder &e, ValueRange args) {
                   return arith::AddFOp::create(e, args[0], args[1]).getResult();
                 });
-          Value accumulator = filledTensor(t, {model}, f32Constant(t, 0.0));
-          return buildLoop(
-              t, indexConstant(t, 0), indexConstant(t, heads), {accumulator},
-              [&](LocBuilder &l, Value head, ValueRange args) {
-                Value base =
-                    arith::MulIOp::create(l, head, indexConstant(l, queryDim));
-                auto subKeyScores = [&](int64_t which) {
-                  Value offset = arith::AddIOp::create(
-                      l, base, indexConstant(l, which * half));
-                  Value halfQuery =
-                      extractRange(l, query, offset, l.getIndexAttr(half));
-                  SmallVector<Value> leading;
-                  if (!sharedKeys)
-                    leading.push_back(head);
-                  leading.push_back(indexConstant(l, which));
-                  Value subKeyMatrix =
-                      extractMatrix(l, keys, leading, l.getIndexAttr(0),
-                                    l.getIndexAttr(subKeys));
-                  return matvecF32(l, halfQuery, subKeyMatrix);
-                };
-                Type i32 = l.getI32Type();
-                std::pair<Value, Value> first = buildTopKSelection(
-                    l, l.getLoc(), subKeyScores(0), topK, i32);
-                std::pair<Value, Value> second = buildTopKSelection(
-                    l, l.getLoc(), subKeyScores(1), topK, i32);
-                Value firstValues = first.first, firstIndices = first.second;
-                Value secondValues = second.first,
-                      secondIndices = second.second;
-                // Candidate (a, b) at index a*k + b scores first[a] +
-                // second[b].
-                Value candidates =
-                    emptyTensor(l, {l.getIndexAttr(topK * topK)}, f32);
-                candidates = buildLoop(
-                    l, indexConstant(l, 0), indexConstant(l, topK * topK),
-                    {candidates},
-                    [&](LocBuilder &c, Value i, ValueRange cargs) {
-                      Value a =
-                          arith::DivUIOp::create(c, i, indexConstant(c, topK));
-                      Value bIndex =
-                          arith::RemUIOp::create(c, i, indexConstant(c, topK));
-                      Value sum = arith::AddFOp::create(
-                          c, extract(c, firstValues, {a}),
-                          extract(c, secondValues, {bIndex}));
-                      return SmallVector<Value>{insert(c, sum, cargs[0], {i})};
-                    })[0];
-                std::pair<Value, Value> best = buildTopKSelection(
-                    l, l.getLoc(), candidates, topK, l.getIndexType());
-                Value bestValues = best.first, bestIndices = best.second;
-                Value gates =
-                    score == PeerScore::Softmax
-                        ? softmax(l, bestValues)
-                        : mapElements(l, {bestValues}, f32,
-                                      [&](LocBuilder &e, ValueRange values) {
-                                        return arith::MaximumFOp::create(
-                                                   e, values[0],
-                                                   f32Constant(e, 0.0))
-                                            .getResult();
-                                      });
-                return buildLoop(
-                    l, indexConstant(l, 0), indexConstant(l, topK), {args[0]},
-                    [&](LocBuilder &s, Value j, ValueRange sargs) {
-                      Value candidate = extract(s, bestIndices, {j});
-                      Value a = arith::DivUIOp::create(s, candidate,
-                                                       indexConstant(s, topK));
-                      Value bIndex = arith::RemUIOp::create(
-                          s, candidate, indexConstant(s, topK));
-                      Value firstKey =
-                          toIndex(s, extract(s, firstIndices, {a}));
-                      Value secondKey =
-                          toIndex(s, extract(s, secondIndices, {bIndex}));
-                      Value expert = arith::AddIOp::create(
-                          s,
-                          arith::MulIOp::create(s, firstKey,
-                                                indexConstant(s, subKeys)),
-                          secondKey);
-                      Value down = extractRow(s, op.getDownEmbed(), {expert});
-                      Value up = extractRow(s, op.getUpEmbed(), {expert});
-                      Value activated = buildActivation(
-                          s, s.getLoc(), activation, dotF32(s, down, row));
-                      Value coefficient = arith::MulFOp::create(
-                          s, extract(s, gates, {j}), activated);
-                      return SmallVector<Value>{
-                          accumulateScaledRow(s, sargs[0], coefficient, up)};
-                    });
-              })[0];
-        });
+          SmallVector<Value> args = {
+              filledTensor(l, {model}, f32Constant(l, 0.0))};
+          Value contribution = [&]() -> Value {
+            Value base = indexConstant(l, 0);
+            auto subKeyScores = [&](int64_t which) {
+              Value offset = arith::AddIOp::create(
+                  l, base, indexConstant(l, which * half));
+              Value halfQuery =
+                  extractRange(l, query, offset, l.getIndexAttr(half));
+              SmallVector<Value> leading;
+              if (!sharedKeys)
+                leading.push_back(head);
+              leading.push_back(indexConstant(l, which));
+              Value subKeyMatrix = extractMatrix(
+                  l, keys, leading, l.getIndexAttr(0), l.getIndexAttr(subKeys));
+              return matvecF32(l, halfQuery, subKeyMatrix);
+            };
+            Type i32 = l.getI32Type();
+            std::pair<Value, Value> first =
+                buildTopKSelection(l, l.getLoc(), subKeyScores(0), topK, i32);
+            std::pair<Value, Value> second =
+                buildTopKSelection(l, l.getLoc(), subKeyScores(1), topK, i32);
+            Value firstValues = first.first, firstIndices = first.second;
+            Value secondValues = second.first, secondIndices = second.second;
+            // Candidate (a, b) at index a*k + b scores first[a] +
+            // second[b].
+            Value candidates =
+                emptyTensor(l, {l.getIndexAttr(topK * topK)}, f32);
+            candidates = buildLoop(
+                l, indexConstant(l, 0), indexConstant(l, topK * topK),
+                {candidates}, [&](LocBuilder &c, Value i, ValueRange cargs) {
+                  Value a =
+                      arith::DivUIOp::create(c, i, indexConstant(c, topK));
+                  Value bIndex =
+                      arith::RemUIOp::create(c, i, indexConstant(c, topK));
+                  Value sum =
+                      arith::AddFOp::create(c, extract(c, firstValues, {a}),
+                                            extract(c, secondValues, {bIndex}));
+                  return SmallVector<Value>{insert(c, sum, cargs[0], {i})};
+                })[0];
+            std::pair<Value, Value> best = buildTopKSelection(
+                l, l.getLoc(), candidates, topK, l.getIndexType());
+            Value bestValues = best.first, bestIndices = best.second;
+            Value gates =
+                score == PeerScore::Softmax
+                    ? softmax(l, bestValues)
+                    : mapElements(l, {bestValues}, f32,
+                                  [&](LocBuilder &e, ValueRange values) {
+                                    return arith::MaximumFOp::create(
+                                               e, values[0],
+                                               f32Constant(e, 0.0))
+                                        .getResult();
+                                  });
+            return buildLoop(
+                l, indexConstant(l, 0), indexConstant(l, topK), {args[0]},
+                [&](LocBuilder &s, Value j, ValueRange sargs) {
+                  Value candidate = extract(s, bestIndices, {j});
+                  Value a = arith::DivUIOp::create(s, candidate,
+                                                   indexConstant(s, topK));
+                  Value bIndex = arith::RemUIOp::create(s, candidate,
+                                                        indexConstant(s, topK));
+                  Value firstKey = toIndex(s, extract(s, firstIndices, {a}));
+                  Value secondKey =
+                      toIndex(s, extract(s, secondIndices, {bIndex}));
+                  Value expert = arith::AddIOp::create(
+                      s,
+                      arith::MulIOp::create(s, firstKey,
+                                            indexConstant(s, subKeys)),
+                      secondKey);
+                  Value down = extractRow(s, op.getDownEmbed(), {expert});
+                  Value up = extractRow(s, op.getUpEmbed(), {expert});
+                  Value activated = buildActivation(s, s.getLoc(), activation,
+                                                    dotF32(s, down, row));
+                  Value coefficient = arith::MulFOp::create(
+                      s, extract(s, gates, {j}), activated);
+                  return SmallVector<Value>{
+                      accumulateScaledRow(s, sargs[0], coefficient, up)};
+                })[0];
+          }();
+          // The partial shape [1, 1, D] matches a rank-1 row.
+          return SmallVector<ParallelInsert>{
+              {contribution,
+               0,
+               {token, head, l.getIndexAttr(0)},
+               {l.getIndexAttr(1), l.getIndexAttr(1), model}}};
+        })[0];
+    // y[t, d] = sum over heads of partials[t, h, d], in the element type.
+    MLIRContext *context = b.getContext();
+    AffineExpr t = getAffineDimExpr(0, context),
+               d = getAffineDimExpr(1, context),
+               h = getAffineDimExpr(2, context);
+    Value sumInit = filledTensor(b, {tokens, model}, f32Constant(b, 0.0));
+    Value summed =
+        linalg::GenericOp::create(
+            b, TypeRange{sumInit.getType()}, ValueRange{partials},
+            ValueRange{sumInit},
+            ArrayRef<AffineMap>{AffineMap::get(3, 0, {t, h, d}, context),
+                                AffineMap::get(3, 0, {t, d}, context)},
+            {utils::IteratorType::parallel, utils::IteratorType::parallel,
+             utils::IteratorType::reduction},
+            [&](OpBuilder &nested, Location loc, ValueRange args) {
+              LocBuilder e(loc, nested);
+              linalg::YieldOp::create(
+                  e, ValueRange{arith::AddFOp::create(e, args[1], args[0])});
+            })
+            .getResult(0);
+    Value result = tensorFromF32(b, summed, elementType);
     replaceWithCasts(rewriter, b, op, {result});
     return success();
   }

@@ -146,32 +146,42 @@ Value mlir::moe::lowering::buildRowParallelExperts(LocBuilder &b,
   // A generic over the leading dims and one more of size `inner`, whose
   // element is `element(leading indices, expert, inner index)` for owned
   // rows and 0 for the others.
+  // The unit dimension is the outermost loop and the rows the innermost, so
+  // that once the loops are threads, neighbouring threads take neighbouring
+  // rows of the same unit: rows of one expert (adjacent after dispatch) then
+  // load each weight element once per warp, as a broadcast, instead of each
+  // thread streaming its own weight row. The result is still [rows..., unit].
   auto buildRowGeneric =
       [&](int64_t inner, Type resultElement,
           function_ref<Value(LocBuilder &, ValueRange, Value, Value)> element) {
         SmallVector<OpFoldResult> sizes = leading;
         sizes.push_back(b.getIndexAttr(inner));
         Value init = emptyTensor(b, sizes, resultElement);
-        AffineMap identity = b.getMultiDimIdentityMap(rank + 1);
+        MLIRContext *context = b.getContext();
+        SmallVector<AffineExpr> resultDims;
+        for (int64_t dim = 1; dim <= rank; ++dim)
+          resultDims.push_back(getAffineDimExpr(dim, context));
+        resultDims.push_back(getAffineDimExpr(0, context));
+        AffineMap unitOutermost =
+            AffineMap::get(rank + 1, 0, resultDims, context);
         SmallVector<utils::IteratorType> iterators(
             rank + 1, utils::IteratorType::parallel);
         auto generic = linalg::GenericOp::create(
             b, TypeRange{init.getType()}, ValueRange{}, ValueRange{init},
-            ArrayRef<AffineMap>{identity}, iterators,
+            ArrayRef<AffineMap>{unitOutermost}, iterators,
             [&](OpBuilder &nested, Location loc, ValueRange) {
               LocBuilder l(loc, nested);
-              SmallVector<Value> indices;
-              for (int64_t dim = 0; dim < rank + 1; ++dim)
-                indices.push_back(linalg::IndexOp::create(l, dim));
-              ValueRange leadingIndices = ValueRange(indices).take_front(rank);
+              Value unit = linalg::IndexOp::create(l, 0);
+              SmallVector<Value> leadingIndices;
+              for (int64_t dim = 1; dim <= rank; ++dim)
+                leadingIndices.push_back(linalg::IndexOp::create(l, dim));
               Value expert, valid;
               std::tie(expert, valid) = locate(l, leadingIndices);
               Value value = buildIf(
                   l, valid, {resultElement},
                   [&](LocBuilder &then) {
                     return SmallVector<Value>{convertFloat(
-                        then,
-                        element(then, leadingIndices, expert, indices.back()),
+                        then, element(then, leadingIndices, expert, unit),
                         resultElement)};
                   },
                   [&](LocBuilder &otherwise) {

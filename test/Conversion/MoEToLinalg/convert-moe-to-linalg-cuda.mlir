@@ -47,11 +47,15 @@ func.func @experts(%rows: tensor<?x8xf32>, %offsets: tensor<3xi32>,
 // The capacity layout: the expert is the leading index, and rows past the
 // expert's count are zero.
 
+// CHECK: #[[$UNITFIRST3D:map[0-9]*]] = affine_map<(d0, d1, d2) -> (d1, d2, d0)>
 // CHECK-LABEL: func.func @capacity_experts(
 // CHECK-SAME: %[[BUF:[a-z0-9]+]]: tensor<2x3x8xf32>, %[[COUNTS:[a-z0-9]+]]: tensor<2xi32>
-// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel"]} outs(%{{.+}} : tensor<2x3x4xf32>)
-// CHECK: %[[E:.+]] = linalg.index 0 : index
-// CHECK: %[[C:.+]] = linalg.index 1 : index
+// The unit (hidden or output feature) is the outermost dimension and the
+// rows the innermost, so that neighbouring GPU threads take neighbouring
+// rows of one expert and share each weight load.
+// CHECK: linalg.generic {indexing_maps = [#[[$UNITFIRST3D]]], iterator_types = ["parallel", "parallel", "parallel"]} outs(%{{.+}} : tensor<2x3x4xf32>)
+// CHECK: %[[E:.+]] = linalg.index 1 : index
+// CHECK: %[[C:.+]] = linalg.index 2 : index
 // CHECK: tensor.extract %[[COUNTS]][%[[E]]]
 // CHECK: arith.cmpi slt, %[[C]],
 // CHECK: linalg.generic {{.+}} outs(%{{.+}} : tensor<2x3x8xf32>)

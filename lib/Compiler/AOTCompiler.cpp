@@ -14,7 +14,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/StringExtras.h"
@@ -117,25 +116,6 @@ static void internalizeWrappedFunctions(llvm::Module &module) {
   }
 }
 
-/// moe-gpu-pipeline with the options of `options`.
-static llvm::Error lowerForCUDA(ModuleOp module,
-                                const CompileOptions &options) {
-  if (isInLLVMDialect(module))
-    return llvm::Error::success();
-  PassManager pm = PassManager::on<ModuleOp>(module->getContext());
-  if (failed(applyPassManagerCLOptions(pm)))
-    return llvm::createStringError("invalid pass manager options");
-  GPUPipelineOptions pipelineOptions;
-  pipelineOptions.chip = options.gpuChip;
-  pipelineOptions.format = options.gpuFormat;
-  pipelineOptions.emitCInterface = true;
-  buildMoEGPUPipeline(pm, pipelineOptions);
-  if (failed(pm.run(module)))
-    return llvm::createStringError(
-        "moe-gpu-pipeline failed (see the error above)");
-  return llvm::Error::success();
-}
-
 /// The PTX of every gpu.binary of `module`, each after a `//--- <name>.ptx`
 /// line.
 static llvm::Error writePTX(ModuleOp module, llvm::StringRef output) {
@@ -201,7 +181,11 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
         "--emit=ptx needs --target=cuda and --gpu-format=isa");
   llvm::StringMap<EntrySignature> written = getWrittenSignatures(module);
   if (cuda) {
-    if (llvm::Error error = lowerForCUDA(module, options))
+    GPUPipelineOptions pipelineOptions;
+    pipelineOptions.chip = options.gpuChip;
+    pipelineOptions.format = options.gpuFormat;
+    pipelineOptions.emitCInterface = true;
+    if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))
       return error;
   } else {
     CPUPipelineOptions pipelineOptions;

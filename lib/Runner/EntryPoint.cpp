@@ -312,19 +312,35 @@ mlir::moe::getLoweredEntryPoints(ModuleOp module) {
   return entryPoints;
 }
 
-llvm::Error mlir::moe::lowerToLLVMDialect(ModuleOp module,
-                                          const CPUPipelineOptions &options) {
+/// Runs the pipeline `build` adds (named `name` in the error) on `module`,
+/// unless the module is already in the LLVM dialect.
+static llvm::Error
+runLoweringPipeline(ModuleOp module, llvm::StringRef name,
+                    llvm::function_ref<void(OpPassManager &)> build) {
   if (isInLLVMDialect(module))
     return llvm::Error::success();
   PassManager pm = PassManager::on<ModuleOp>(module->getContext());
   // Honors --mlir-print-ir-after-all, --mlir-timing and friends.
   if (failed(applyPassManagerCLOptions(pm)))
     return llvm::createStringError("invalid pass manager options");
-  buildMoECPUPipeline(pm, options);
+  build(pm);
   if (failed(pm.run(module)))
-    return llvm::createStringError(
-        "moe-cpu-pipeline failed (see the error above)");
+    return llvm::createStringError(name + " failed (see the error above)");
   return llvm::Error::success();
+}
+
+llvm::Error mlir::moe::lowerToLLVMDialect(ModuleOp module,
+                                          const CPUPipelineOptions &options) {
+  return runLoweringPipeline(
+      module, "moe-cpu-pipeline",
+      [&](OpPassManager &pm) { buildMoECPUPipeline(pm, options); });
+}
+
+llvm::Error mlir::moe::lowerToLLVMDialect(ModuleOp module,
+                                          const GPUPipelineOptions &options) {
+  return runLoweringPipeline(
+      module, "moe-gpu-pipeline",
+      [&](OpPassManager &pm) { buildMoEGPUPipeline(pm, options); });
 }
 
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>

@@ -31,6 +31,7 @@ class TargetMachine;
 namespace mlir::moe {
 
 struct CPUPipelineOptions;
+struct GPUPipelineOptions;
 
 /// The element types (of buffers) and scalar types an entry point may use.
 enum class ElementKind { F16, BF16, F32, F64, I1, I8, I16, I32, I64, Index };
@@ -110,6 +111,11 @@ getLoweredEntryPoints(ModuleOp module);
 /// dialect. The pipeline's own diagnostics go to the context's handler.
 llvm::Error lowerToLLVMDialect(ModuleOp module,
                                const CPUPipelineOptions &options);
+
+/// The same with the GPU pipeline (host code in the LLVM dialect and
+/// gpu.binary kernels).
+llvm::Error lowerToLLVMDialect(ModuleOp module,
+                               const GPUPipelineOptions &options);
 
 /// A TargetMachine for the host (x86-64: the process triple) at -O3,
 /// position-independent. With an empty `cpu`, for the host CPU and all of

@@ -584,7 +584,6 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
       // other way round: its expert by the offsets, its chunk by the bases,
       // its assignment by a scan of the chunk.
       constexpr int64_t kChunk = 256;
-      Type indexType = b.getIndexType();
       Value n = arith::MulIOp::create(b, tokens, kValue);
       Value chunk = indexConstant(b, kChunk);
       Value chunks = arith::CeilDivSIOp::create(b, n, chunk);
@@ -729,8 +728,6 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
                 },
                 [&](LocBuilder &) { return SmallVector<Value>{minusOne}; })[0];
           });
-      (void)indexType;
-      (void)counts;
       replaceWithCasts(
           rewriter, b, op,
           {gatherRows(b, tokenOf, /*mayBeEmpty=*/false), offsets, rowOf});

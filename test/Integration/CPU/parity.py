@@ -37,7 +37,6 @@ import argparse
 import concurrent.futures
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -1387,19 +1386,19 @@ class Runner:
                     f"exit {proc.returncode}: {' '.join(lower)}\n" +
                     (proc.stdout + proc.stderr).strip()[-3000:])
         command = [self.args.moe_run, run_path, f"--entry={entry}"]
-        n = 0
+        inputs = []
         for c in cases:
             for _, _, array in c.args:
-                npy = os.path.join(folder, f"in{n}.npy")
+                npy = os.path.join(folder, f"in{len(inputs)}.npy")
                 np.save(npy, array)
+                inputs.append(npy)
                 command += ["-i", npy]
-                n += 1
         out = os.path.join(folder, "out")
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
         command += ["-o", out] + self.args.moe_run_arg
         if self.args.bundle:
-            self.run_bundle(entry, folder, out)
+            self.run_bundle(entry, tag, inputs, out)
             return self.compare(cases, out)
         if self.args.compile_only:
             command = [self.args.moe_opt, path, f"--{self.args.pipeline}",
@@ -1438,21 +1437,17 @@ class Runner:
                     f"exit {proc.returncode}: {' '.join(command)}\n" +
                     (proc.stdout + proc.stderr).strip()[-3000:])
 
-    def run_bundle(self, entry, folder, out):
+    def run_bundle(self, entry, tag, inputs, out):
         """Runs BUNDLE/TAG.so (prepared on the development machine) on the
-        GPU through scripts/gpu/moe_cuda.py with the inputs FOLDER/in<i>.npy;
+        GPU through scripts/gpu/moe_cuda.py with the .npy files `inputs`;
         writes the results as OUT/result<i>.npy, as moe-run would."""
-        tag = os.path.basename(folder)
         library = os.path.join(self.args.bundle, f"{tag}.so")
         header = os.path.join(self.args.bundle, f"{tag}.h")
         if not os.path.exists(library):
             raise RuntimeError(
                 f"{library} is missing: prepare the bundle with the same "
                 "--only/--exclude/--quick/--group as this run")
-        inputs = sorted((name for name in os.listdir(folder)
-                         if re.fullmatch(r"in\d+\.npy", name)),
-                        key=lambda name: int(name[2:-4]))
-        arguments = [np.load(os.path.join(folder, name)) for name in inputs]
+        arguments = [np.load(path) for path in inputs]
         cuda = import_moe_cuda()
         model = cuda.Model(cuda_runtime(self.args), library, header)
         for index, array in enumerate(model.call(entry, arguments)):

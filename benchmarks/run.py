@@ -473,11 +473,12 @@ def uses_bf16_dot(moe_compile, module_path, work):
 # ----------------------------------------------------------------------------
 
 
-def run_ours(args, module_path, tokens, runs, flush_mib, inputs=()):
+def run_ours(args, module_path, tokens, runs, flush_mib, warmup, inputs=()):
     """Median ms of `moe-run --bench runs --cold` at `tokens`, or an error
     string."""
     command = [args.moe_run, module_path, "--dynamic-size", str(tokens),
-               "--bench", str(runs), "--cold", "--flush-mib", str(flush_mib)]
+               "--bench", str(runs), "--warmup", str(warmup), "--cold",
+               "--flush-mib", str(flush_mib)]
     for path in inputs:
         command += ["-i", path]
     start = time.perf_counter()
@@ -507,7 +508,8 @@ def peer_arguments(case, dtype, count=1):
     return [str(a) for a in arguments] + ["--dtype", dtype]
 
 
-def run_peer(args, which, case, dtype, tokens, runs, flush_mib, count=1):
+def run_peer(args, which, case, dtype, tokens, runs, flush_mib, warmup,
+             count=1):
     """{tokens: median ms or None}, an error string or None, extra info."""
     threads = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=threads)
@@ -523,8 +525,8 @@ def run_peer(args, which, case, dtype, tokens, runs, flush_mib, count=1):
     command += peer_arguments(case, dtype, count) + [
         "--tokens", ",".join(map(str, tokens)),
         "--runs", ",".join(map(str, runs)),
-        "--flush-mib", str(flush_mib), "--threads", threads,
-        "--max-seconds", str(args.peer_seconds)]
+        "--flush-mib", str(flush_mib), "--warmup", str(warmup),
+        "--threads", threads, "--max-seconds", str(args.peer_seconds)]
     start = time.perf_counter()
     code, out, err = run(command, env=env, timeout=args.timeout)
     wall_s = time.perf_counter() - start
@@ -699,7 +701,8 @@ def run_suite(args, work):
         last = compile_error.splitlines()[-1] if compile_error else "?"
         emit(f"compile  fail: {last}")
     emit(f"cold     {flush_mib} MiB flushed and new inputs before every timed "
-         f"call; median of N calls")
+         f"call; median of N calls after up to {args.warmup} untimed cold "
+         f"calls (every system)")
     emit()
 
     labels = []
@@ -743,6 +746,7 @@ def run_suite(args, work):
         "peak_f32_gflops": peak_f32,
         "peak_bf16_gflops": peak_bf16,
         "flush_mib": flush_mib,
+        "warmup_calls": args.warmup,
         "compile_s": compile_s,
         "compile_error": compile_error,
         "suite": "full" if args.full else ("custom" if args.cases else "quick"),
@@ -806,11 +810,17 @@ def run_entry(args, work, table, case, dtype, tokens, count, flush_mib,
                           else "compute",
                           runs=args.runs_override or runs_for(limit_ms, args.runs)))
 
+    # Every system gets the same untimed cold calls per token count before
+    # its timed ones: a process's first cold calls are slower than its later
+    # ones (up to 2x for the first ~9 OLMoE T = 1 calls with a 2 GiB flush),
+    # and ours runs one process per token count while a peer runs one per
+    # case.
+    warmup = min(args.warmup, min(p["runs"] for p in plans))
     results = {}
     for p in plans:
         status(f"ours  {label} {dtype} T={p['T']} ({p['runs']} calls)")
         results[p["T"]] = run_ours(args, module_path, p["T"], p["runs"],
-                                   flush_mib, inputs)
+                                   flush_mib, warmup, inputs)
     peers = {}
     for which in ("torch", "blas"):
         if which in args.skip:
@@ -823,7 +833,8 @@ def run_entry(args, work, table, case, dtype, tokens, count, flush_mib,
                f"T={','.join(str(p['T']) for p in plans)}")
         peers[which] = run_peer(args, which, case, dtype,
                                 [p["T"] for p in plans],
-                                [p["runs"] for p in plans], flush_mib, count)
+                                [p["runs"] for p in plans], flush_mib, warmup,
+                                count)
 
     rows = []
     for p in plans:
@@ -1026,6 +1037,10 @@ def main():
                              "cases, at least 3)")
     parser.add_argument("--exact-runs", dest="runs_override", type=int,
                         help="exactly this many timed calls everywhere")
+    parser.add_argument("--warmup", type=int, default=8,
+                        help="untimed cold calls per token count before the "
+                             "timed ones, for every system (at most the "
+                             "timed calls)")
     parser.add_argument("--peer-seconds", type=float, default=20,
                         help="a peer stops timing a token count after this "
                              "many seconds (at least 3 calls)")

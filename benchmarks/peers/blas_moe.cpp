@@ -214,6 +214,8 @@ struct Options {
   std::vector<int64_t> tokens{1};
   std::vector<int64_t> runs{10};
   int64_t flushMiB = 1024;
+  /// Untimed cold calls before the timed ones, per token count.
+  int64_t warmup = 0;
   double maxSeconds = 0;
   uint64_t seed = 1;
   bool check = false;
@@ -428,7 +430,7 @@ private:
       "blas_moe: %s\nusage: blas_moe [--mode layer|repeat|peer] --D N "
       "[--F N --E N --K N --shared N --normalize --hot N --repeat N --n N "
       "--heads N --dk N] [--dtype f32|bf16] [--tokens a,b] [--runs a,b] "
-      "[--flush-mib N] [--max-seconds S] [--threads N] [--seed N] "
+      "[--flush-mib N] [--warmup N] [--max-seconds S] [--threads N] [--seed N] "
       "[--check SEED]\n",
       message);
   std::exit(2);
@@ -488,6 +490,8 @@ Options parseOptions(int argc, char **argv) {
       o.runs = parseList(value);
     else if (flag == "--flush-mib")
       o.flushMiB = number;
+    else if (flag == "--warmup")
+      o.warmup = std::max<int64_t>(number, 0);
     else if (flag == "--max-seconds")
       o.maxSeconds = std::atof(value);
     else if (flag == "--threads")
@@ -567,6 +571,11 @@ int main(int argc, char **argv) {
     {
       Buffer x = randomTensor(o.seed, stream++, T * o.D);
       model->forward(x.data, T, y.data); // warm-up
+    }
+    for (int64_t run = 0; run < o.warmup; ++run) { // untimed cold calls
+      Buffer x = randomTensor(o.seed, stream++, T * o.D);
+      flush();
+      model->forward(x.data, T, y.data);
     }
     std::vector<double> milliseconds;
     auto began = std::chrono::steady_clock::now();

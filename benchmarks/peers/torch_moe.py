@@ -198,6 +198,10 @@ def bench(args, dtype):
     runs = args.runs + [args.runs[-1]] * (len(args.tokens) - len(args.runs))
     for tokens, count in zip(args.tokens, runs):
         block(new_input(tokens))  # warm-up
+        for _ in range(args.warmup):  # untimed cold calls, as moe-run's
+            x = new_input(tokens)
+            float(flush.sum())
+            block(x)
         milliseconds = []
         began = time.perf_counter()
         for _ in range(count):
@@ -237,6 +241,9 @@ def main():
     parser.add_argument("--tokens", default="1", help="token counts, a,b,c")
     parser.add_argument("--runs", default="10",
                         help="timed calls (one, or one per token count)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="untimed cold calls before the timed ones, per "
+                             "token count")
     parser.add_argument("--max-seconds", type=float, default=0,
                         help="stop timing a token count after this many "
                              "seconds (at least 3 calls; 0: never)")

@@ -744,7 +744,7 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
   // started OpenMP's threads); time the next ones.
   llvm::SmallVector<double> milliseconds;
   size_t flushedBytes = 0;
-  for (unsigned run = 0; run < options.benchRuns; ++run) {
+  for (unsigned run = 0; run < options.benchWarmup + options.benchRuns; ++run) {
     if (options.cold) {
       for (unsigned index : activations) {
         ElementKind kind = signature->arguments[index].element;
@@ -763,13 +763,15 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
       return error;
     uint64_t end = moe_now_ns();
     call.freeResults();
-    milliseconds.push_back((end - start) * 1e-6);
+    if (run >= options.benchWarmup)
+      milliseconds.push_back((end - start) * 1e-6);
   }
+  unsigned calls = 1 + options.benchWarmup + options.benchRuns;
   if (options.checkLeaks) {
-    if (llvm::Error error = checkHeap(*entry, 1 + options.benchRuns))
+    if (llvm::Error error = checkHeap(*entry, calls))
       return error;
-    os << "leak check: ok (" << 1 + options.benchRuns << " calls, "
-       << heapTracker.allocations << " buffers allocated and freed)\n";
+    os << "leak check: ok (" << calls << " calls, " << heapTracker.allocations
+       << " buffers allocated and freed)\n";
   }
   if (options.cold && options.benchRuns > 0) {
     moe_flush_caches_release();

@@ -2,7 +2,7 @@
 //---------------===//
 //
 // moe-run FILE.mlir [--entry=NAME] [-i a.npy -i b.npy ...] [--seed=N]
-//   [--dynamic-size=N] [-o DIR] [--print] [--bench=N [--cold]]
+//   [--dynamic-size=N] [-o DIR] [--print] [--bench=N [--warmup=N] [--cold]]
 //
 // Lowers the module with moe-cpu-pipeline (unless it is already in the LLVM
 // dialect), JIT-compiles it for this CPU, calls the entry point with inputs
@@ -68,6 +68,11 @@ static cl::opt<bool> cold(
              "each call) and read a flush buffer larger than the last-level "
              "cache, so no weight stays cached between calls"),
     cl::cat(category));
+static cl::opt<unsigned> warmup(
+    "warmup",
+    cl::desc("with --bench: untimed calls after the first and before the "
+             "timed ones, under the same --cold rule (default 0)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
 static cl::opt<unsigned> flushMiB(
     "flush-mib",
     cl::desc("the size of the --cold flush buffer in MiB (default: 4x the "
@@ -129,6 +134,8 @@ int main(int argc, char **argv) {
 
   if (cold && bench == 0)
     return fail("--cold times calls: give --bench=N too");
+  if (warmup && bench == 0)
+    return fail("--warmup comes before timed calls: give --bench=N too");
 
   DialectRegistry registry;
   moe::registerAllDialects(registry);
@@ -146,6 +153,7 @@ int main(int argc, char **argv) {
   options.outputDirectory = outputDirectory;
   options.printResults = printResults;
   options.benchRuns = bench;
+  options.benchWarmup = warmup;
   options.cold = cold;
   options.coldFlushBytes = size_t(flushMiB) << 20;
   options.checkLeaks = checkLeaks;

@@ -39,6 +39,12 @@ struct RunOptions {
   bool printResults = false;
   /// Times this many calls after the first one (0: no timing).
   unsigned benchRuns = 0;
+  /// Untimed calls between the first one and the timed ones, run like the
+  /// timed ones (cold if `cold`). A process's first cold calls run slower
+  /// than the later ones (measured: the first ~9 of an OLMoE layer at
+  /// T = 1 with a 2 GiB flush, up to 2x), so a comparison between systems
+  /// gives each the same warm-up.
+  unsigned benchWarmup = 0;
   /// Times the calls cold, as a layer of a model with many layers runs:
   /// before each timed call (outside the timed region) the activation
   /// arguments (those with a dynamic dimension, else the first argument)

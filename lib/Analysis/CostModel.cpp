@@ -77,12 +77,15 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
   int64_t model = std::max<int64_t>(1, problem.modelDim);
 
   // Token tile: the gemm kernel keeps, per token tile, the rows transposed
-  // (D x tile) and the f32 output accumulators (D x tile) in fast memory
-  // while the weights stream past; they get half the budget. A multiple of
-  // the register block's tokens, at least one block, at most 8 blocks
-  // (beyond that the padding of small experts costs more than it saves).
+  // (D x tile) and the f32 output accumulators (D x tile) close while the
+  // weights stream past; they get the budget (the weights need none of it:
+  // each element is used once per tile, straight from memory). A larger
+  // tile reads each expert's weights from DRAM fewer times; the kernel
+  // runs register blocks only over the tile's rows, so a tile larger than
+  // an expert's rows costs no padding. A multiple of the register block's
+  // tokens, at least one block, at most 8 blocks.
   int64_t blockTokens = block.lanes * block.tokenVectors;
-  int64_t tokenBudget = budget / 2 / (2 * model * 4);
+  int64_t tokenBudget = budget / (2 * model * 4);
   int64_t tokenBlocks = std::clamp<int64_t>(tokenBudget / blockTokens, 1, 8);
   choice.tokenTile = tokenBlocks * blockTokens;
 
@@ -105,16 +108,21 @@ ExpertTilingChoice mlir::moe::chooseExpertTiling(const ExpertProblem &problem,
     int64_t gemvRowsBound = std::max<int64_t>(2, blockTokens / 4);
     limit = std::min<int64_t>(4096, budget / 8 / (gemvRowsBound * 4));
   }
+  // At least one F-tile per core: the lowering lets the cores share an
+  // expert by dealing its F-tiles out (decode runs K experts, which need
+  // not be a multiple of the cores; a shared expert is one).
+  int64_t cores = std::max<int64_t>(1, full.getComputeUnits());
+  limit = std::min(limit, std::max<int64_t>(block.lanes, hidden / cores));
   choice.hiddenTile = largestDividingTile(hidden, limit, block.lanes);
 
-  // Per weight element, gemv issues rows / lanes FMAs (a vector FMA per
-  // row, each weight vector re-read from L1 for every row), gemm issues
-  // tokenVectors FMAs per register block of tokens, padding included: 2
-  // per 32 rows with AVX-512. gemv does less work up to a full register
-  // block of rows (measured on OLMoE at T = 64, 8 rows per expert: gemm
-  // from 8 rows ran at a quarter of the lanes it paid for).
+  // gemv re-reads each weight vector from L1 for every row (one FMA per
+  // load), gemm broadcasts each weight element to a register block of
+  // tokens and pays for its padding: a one-vector block (`lanes` tokens)
+  // for the last few rows. gemm wins from half a vector of rows (measured
+  // on OLMoE-shaped experts, weights from DRAM, 2026-11-23: 6 rows gemv
+  // 1.13x faster, 8 rows even, 10 rows gemm 1.2x, 16 rows gemm 1.7x).
   if (kernel == ExpertKernel::Auto)
-    choice.gemmMinRows = blockTokens;
+    choice.gemmMinRows = std::max<int64_t>(1, block.lanes / 2);
   return choice;
 }
 

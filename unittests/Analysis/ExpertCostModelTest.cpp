@@ -74,15 +74,16 @@ TEST_F(ExpertCostModelTest, TilesFitTheBudgetAndDivideF) {
       if (choice.hiddenTile > 16)
         EXPECT_LE(choice.hiddenTile * choice.tokenTile * 4,
                   static_cast<int64_t>(budget / 8));
-      // The transposed rows and outputs fit half of it unless one
+      // The transposed rows and outputs fit the budget unless one
       // register block of tokens is already too big.
       EXPECT_EQ(choice.tokenTile % 32, 0);
       EXPECT_GE(choice.tokenTile, 32);
       EXPECT_LE(choice.tokenTile, 256);
       if (choice.tokenTile > 32)
         EXPECT_LE(2 * shape[0] * choice.tokenTile * 4,
-                  static_cast<int64_t>(budget / 2));
-      EXPECT_EQ(choice.gemmMinRows, 32);
+                  static_cast<int64_t>(budget));
+      // gemm from half a vector of rows.
+      EXPECT_EQ(choice.gemmMinRows, 8);
     }
 }
 
@@ -90,9 +91,9 @@ TEST_F(ExpertCostModelTest, OLMoEAtOneMiB) {
   ExpertProblem problem = makeProblem(2048, 1024, 64, 8);
   ExpertTilingChoice choice =
       chooseExpertTiling(problem, cpuTarget(context, kMiB));
-  // 512 KiB / (2 x 2048 x 4 B) = 32 tokens.
-  EXPECT_EQ(choice.tokenTile, 32);
-  // 128 KiB / (32 x 4 B) = 1024, capped at 256.
+  // 1 MiB / (2 x 2048 x 4 B) = 64 tokens.
+  EXPECT_EQ(choice.tokenTile, 64);
+  // 128 KiB / (64 x 4 B) = 512, capped at 256.
   EXPECT_EQ(choice.hiddenTile, 256);
   // 64 KiB: 8 KiB / 128 B = 64 hidden units.
   EXPECT_EQ(
@@ -109,7 +110,7 @@ TEST_F(ExpertCostModelTest, BudgetOverrideWins) {
   EXPECT_EQ(small.hiddenTile, 256);
   EXPECT_EQ(small.tokenTile, 32);
   EXPECT_EQ(large.hiddenTile, 256);
-  EXPECT_EQ(large.tokenTile, 128);
+  EXPECT_EQ(large.tokenTile, 256);
 }
 
 TEST_F(ExpertCostModelTest, GemmTileDividesF) {
@@ -134,10 +135,20 @@ TEST_F(ExpertCostModelTest, GemmTileDividesF) {
 
 TEST_F(ExpertCostModelTest, GemvTileIsLongForContiguousDownRows) {
   TargetAttr target = cpuTarget(context, kMiB);
-  // 128 KiB / (8 rows x 4 B) = 4096 hidden units at most: all of F = 1024,
-  // and for Mixtral's F = 14336 = 2^11 x 7 the largest divisor <= 4096
-  // that is a multiple of 16: 3584.
+  // 128 KiB / (8 rows x 4 B) = 4096 hidden units at most, and at most
+  // F / cores, so that the 2 cores can share an expert: 512 of OLMoE's
+  // F = 1024; for Mixtral's F = 14336 = 2^11 x 7 the largest divisor
+  // <= 4096 that is a multiple of 16: 3584.
   EXPECT_EQ(chooseExpertTiling(makeProblem(2048, 1024, 64, 8), target, 0,
+                               ExpertKernel::Gemv)
+                .hiddenTile,
+            512);
+  // One core: all of F.
+  TargetAttr oneCore =
+      TargetAttr::get(&context, TargetKind::CPU, kMiB, 32 * kMiB,
+                      /*vectorBits=*/512, /*computeUnits=*/1,
+                      /*bandwidthGbps=*/70, /*peakGflops=*/450);
+  EXPECT_EQ(chooseExpertTiling(makeProblem(2048, 1024, 64, 8), oneCore, 0,
                                ExpertKernel::Gemv)
                 .hiddenTile,
             1024);
@@ -160,12 +171,12 @@ TEST_F(ExpertCostModelTest, OddHiddenSizeIsOneTile) {
 
 TEST_F(ExpertCostModelTest, TokenThresholdScalesWithExpertsPerToken) {
   TargetAttr target = cpuTarget(context, kMiB);
-  // 32 rows per expert on average: T = 32 E / K.
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 8), target), 256);
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(4096, 14336, 8, 2), target), 128);
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1408, 64, 6), target), 342);
+  // 8 rows per expert on average: T = 8 E / K.
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 8), target), 64);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(4096, 14336, 8, 2), target), 32);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1408, 64, 6), target), 86);
   // K unknown: the per-expert crossover itself.
-  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 0), target), 32);
+  EXPECT_EQ(chooseTokenThreshold(makeProblem(2048, 1024, 64, 0), target), 8);
 }
 
 TEST_F(ExpertCostModelTest, ProblemOfAParsedChain) {

@@ -203,6 +203,12 @@ Value activate(LocBuilder &b, const ExpertFFN &ffn, Value gate, Value up) {
   return arith::MulFOp::create(b, activated, up);
 }
 
+/// The F-tiles [begin, end) a kernel runs.
+struct TileRange {
+  Value begin;
+  Value end;
+};
+
 //===----------------------------------------------------------------------===//
 // gemv: vectors along the reduction dimension
 //===----------------------------------------------------------------------===//
@@ -261,7 +267,7 @@ Value gemvDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
 }
 
 Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
-                      Value count, int64_t hiddenTile) {
+                      Value count, int64_t hiddenTile, TileRange tiles) {
   Type f32 = b.getF32Type();
   Value out =
       filledTensor(b, {count, b.getIndexAttr(ffn.model)}, f32Constant(b, 0.0));
@@ -269,12 +275,11 @@ Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
   Value hidden0 = bufferization::AllocTensorOp::create(
       b, RankedTensorType::get({ShapedType::kDynamic, hiddenTile}, f32),
       ValueRange{count});
-  int64_t tiles = ffn.hidden / hiddenTile;
   // Per F-tile: each block of weight rows is loaded for the first row and
   // re-read from L1 for the others (rows innermost), so the expert's
   // weights stream from DRAM once whatever the number of rows.
   return buildLoop(
-      b, indexConstant(b, 0), indexConstant(b, tiles), {out, hidden0},
+      b, tiles.begin, tiles.end, {out, hidden0},
       [&](LocBuilder &t, Value tile, ValueRange tileArgs) {
         Value f0 = mulIndex(t, tile, hiddenTile);
         Value hidden = forRowBlocks(
@@ -329,16 +334,22 @@ Value transposeInto(LocBuilder &b, Value source, Value init) {
 using TokenBlockBody =
     function_ref<Value(LocBuilder &, ArrayRef<Value> columns, Value)>;
 
-/// Runs `body` over the register blocks of tokens (lanes x tokenVectors
-/// each) that cover the first `covered` tokens, threading `init`.
-Value forTokenBlocks(LocBuilder &b, const ExpertFFN &ffn, int64_t covered,
+/// A run of register blocks of tokens (lanes x tokenVectors each) within a
+/// token tile: `count` blocks from token `start`.
+struct TokenBlocks {
+  Value start;
+  Value count;
+};
+
+/// Runs `body` over the register blocks of `blocks`, threading `init`.
+Value forTokenBlocks(LocBuilder &b, const ExpertFFN &ffn, TokenBlocks blocks,
                      Value init, TokenBlockBody body) {
   const ExpertRegisterBlock &block = ffn.block;
   int64_t blockTokens = block.lanes * block.tokenVectors;
-  return buildLoop(b, indexConstant(b, 0),
-                   indexConstant(b, covered / blockTokens), {init},
+  return buildLoop(b, indexConstant(b, 0), blocks.count, {init},
                    [&](LocBuilder &t, Value tokenBlock, ValueRange args) {
-                     Value t0 = mulIndex(t, tokenBlock, blockTokens);
+                     Value t0 = addIndex(t, blocks.start,
+                                         mulIndex(t, tokenBlock, blockTokens));
                      SmallVector<Value> columns;
                      for (int64_t j = 0; j < block.tokenVectors; ++j)
                        columns.push_back(addIndex(t, t0, j * block.lanes));
@@ -348,7 +359,7 @@ Value forTokenBlocks(LocBuilder &b, const ExpertFFN &ffn, int64_t covered,
 
 /// The hidden tile rows [first, first + count) for all tokens of the tile:
 /// hidden[l, t] = act(Σ_d gate[e, f0 + l, d] · xt[d, t]) · (same for up).
-Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
+Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, TokenBlocks blocks,
                       Value transposedRows, Value f0, Value first,
                       int64_t count, Value hidden) {
   const ExpertRegisterBlock &block = ffn.block;
@@ -357,7 +368,7 @@ Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
   SmallVector<Value> weightRows =
       consecutiveIndices(b, addIndex(b, f0, first), count);
   return forTokenBlocks(
-      b, ffn, tokenTile, hidden,
+      b, ffn, blocks, hidden,
       [&](LocBuilder &t, ArrayRef<Value> columns, Value result) {
         // accumulators[(m * count + r) * tokenVectors + j].
         SmallVector<Value> zeros(matrices * count * block.tokenVectors,
@@ -402,13 +413,13 @@ Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t tokenTile,
 /// The transposed output rows [first, first + count) += Σ_k down[e, d,
 /// f0 + k] · hidden[k, t] for all tokens of the tile.
 Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
-                    int64_t tokenTile, Value hidden, Value f0, Value first,
+                    TokenBlocks blocks, Value hidden, Value f0, Value first,
                     int64_t count, Value transposedOut) {
   const ExpertRegisterBlock &block = ffn.block;
   VectorType vectorType = ffn.vectorType(b.getContext());
   SmallVector<Value> modelRows = consecutiveIndices(b, first, count);
   return forTokenBlocks(
-      b, ffn, tokenTile, transposedOut,
+      b, ffn, blocks, transposedOut,
       [&](LocBuilder &t, ArrayRef<Value> columns, Value result) {
         SmallVector<Value> initial;
         for (int64_t r = 0; r < count; ++r)
@@ -444,7 +455,8 @@ Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
 }
 
 Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
-                      Value count, int64_t hiddenTile, int64_t tokenTile) {
+                      Value count, int64_t hiddenTile, int64_t tokenTile,
+                      TileRange hiddenTiles) {
   Type f32 = b.getF32Type();
   OpFoldResult model = b.getIndexAttr(ffn.model);
   Value zero = f32Constant(b, 0.0);
@@ -462,7 +474,6 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
   Value hidden0 = tileBuffer(hiddenTile);
   Value tiles =
       arith::CeilDivSIOp::create(b, count, indexConstant(b, tokenTile));
-  int64_t hiddenTiles = ffn.hidden / hiddenTile;
   return buildLoop(
       b, indexConstant(b, 0), tiles,
       {out, transposedRows0, transposedOut0, hidden0},
@@ -494,54 +505,68 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
             linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[2]})
                 .getResult(0);
 
-        // gate, up, activation and down, one F-tile at a time, with the
-        // register blocks of `kernel` covering the first `covered` tokens.
-        auto runHiddenTiles = [&](LocBuilder &l, const ExpertFFN &kernel,
-                                  int64_t covered) {
-          return buildLoop(
-              l, indexConstant(l, 0), indexConstant(l, hiddenTiles),
-              {transposedOut, args[3]},
-              [&](LocBuilder &h, Value hiddenIndex, ValueRange hArgs) {
-                Value f0 = mulIndex(h, hiddenIndex, hiddenTile);
-                Value hidden = forRowBlocks(
-                    h, hiddenTile, kernel.block.hiddenRows, {hArgs[1]},
-                    [&](LocBuilder &s, Value first, int64_t n,
-                        ValueRange blockArgs) {
-                      return SmallVector<Value>{
-                          gemmHiddenBlock(s, kernel, covered, transposedRows,
-                                          f0, first, n, blockArgs[0])};
-                    })[0];
-                Value updated = forRowBlocks(
-                    h, ffn.model, kernel.block.modelRows, {hArgs[0]},
-                    [&](LocBuilder &s, Value first, int64_t n,
-                        ValueRange blockArgs) {
-                      return SmallVector<Value>{
-                          gemmDownBlock(s, kernel, hiddenTile, covered, hidden,
-                                        f0, first, n, blockArgs[0])};
-                    })[0];
-                return SmallVector<Value>{updated, hidden};
-              });
-        };
-        SmallVector<Value> tileResults;
-        if (ffn.block.tokenVectors > 1) {
-          // A tile of at most one vector of tokens (the last tile of most
-          // experts) runs a one-vector register block over one vector of
-          // tokens instead of paying for a whole padded block.
-          ExpertFFN narrow = ffn;
-          narrow.block.tokenVectors = 1;
-          Value few =
-              arith::CmpIOp::create(t, arith::CmpIPredicate::sle, tokens,
-                                    indexConstant(t, ffn.block.lanes));
-          tileResults = buildIf(
-              t, few, {transposedOut.getType(), args[3].getType()},
-              [&](LocBuilder &l) {
-                return runHiddenTiles(l, narrow, ffn.block.lanes);
-              },
-              [&](LocBuilder &l) { return runHiddenTiles(l, ffn, tokenTile); });
-        } else {
-          tileResults = runHiddenTiles(t, ffn, tokenTile);
+        // The register blocks that cover the tile's tokens: whole blocks
+        // while more than one vector of tokens is left, then a one-vector
+        // block (narrow) for a last vector, so that no block is mostly
+        // padding and no block is wholly padding.
+        int64_t blockTokens = ffn.block.lanes * ffn.block.tokenVectors;
+        ExpertFFN narrow = ffn;
+        narrow.block.tokenVectors = 1;
+        bool hasNarrow = ffn.block.tokenVectors > 1;
+        Value zeroIndex = indexConstant(t, 0);
+        Value oneIndex = indexConstant(t, 1);
+        TokenBlocks wide{zeroIndex, Value()};
+        TokenBlocks last{zeroIndex, zeroIndex};
+        if (hasNarrow) {
+          Value full =
+              arith::DivSIOp::create(t, tokens, indexConstant(t, blockTokens));
+          Value start = mulIndex(t, full, blockTokens);
+          Value rest = arith::SubIOp::create(t, tokens, start);
+          Value lanes = indexConstant(t, ffn.block.lanes);
+          Value restIsWide =
+              arith::CmpIOp::create(t, arith::CmpIPredicate::sgt, rest, lanes);
+          Value restIsNarrow = arith::AndIOp::create(
+              t,
+              arith::CmpIOp::create(t, arith::CmpIPredicate::sle, rest, lanes),
+              arith::CmpIOp::create(t, arith::CmpIPredicate::sgt, rest,
+                                    zeroIndex));
+          wide.count = addIndex(
+              t, full,
+              arith::SelectOp::create(t, restIsWide, oneIndex, zeroIndex));
+          last = {start, arith::SelectOp::create(t, restIsNarrow, oneIndex,
+                                                 zeroIndex)};
         }
 
+        // gate, up, activation and down, one F-tile at a time.
+        SmallVector<Value> tileResults = buildLoop(
+            t, hiddenTiles.begin, hiddenTiles.end, {transposedOut, args[3]},
+            [&](LocBuilder &h, Value hiddenIndex, ValueRange hArgs) {
+              Value f0 = mulIndex(h, hiddenIndex, hiddenTile);
+              Value hidden = forRowBlocks(
+                  h, hiddenTile, ffn.block.hiddenRows, {hArgs[1]},
+                  [&](LocBuilder &s, Value first, int64_t n,
+                      ValueRange blockArgs) {
+                    Value result = gemmHiddenBlock(s, ffn, wide, transposedRows,
+                                                   f0, first, n, blockArgs[0]);
+                    if (hasNarrow)
+                      result = gemmHiddenBlock(s, narrow, last, transposedRows,
+                                               f0, first, n, result);
+                    return SmallVector<Value>{result};
+                  })[0];
+              Value updated = forRowBlocks(
+                  h, ffn.model, ffn.block.modelRows, {hArgs[0]},
+                  [&](LocBuilder &s, Value first, int64_t n,
+                      ValueRange blockArgs) {
+                    Value result =
+                        gemmDownBlock(s, ffn, hiddenTile, wide, hidden, f0,
+                                      first, n, blockArgs[0]);
+                    if (hasNarrow)
+                      result = gemmDownBlock(s, narrow, hiddenTile, last,
+                                             hidden, f0, first, n, result);
+                    return SmallVector<Value>{result};
+                  })[0];
+              return SmallVector<Value>{updated, hidden};
+            });
         // Back to one row per token.
         Value results = tensor::ExtractSliceOp::create(
             t, tileResults[0],
@@ -577,9 +602,23 @@ int64_t normalizeHiddenTile(int64_t requested, int64_t hidden, int64_t lanes) {
 
 } // namespace
 
+/// The F-tile of `op`'s kernels under `tiling`.
+static int64_t kernelHiddenTile(ExpertsOp op, ExpertTilingAttr tiling) {
+  auto upType = op.getUpProj().getType();
+  return normalizeHiddenTile(
+      static_cast<int64_t>(tiling.getHiddenTile()), upType.getDimSize(1),
+      getExpertRegisterBlock(getTargetOrHostDefault(op)).lanes);
+}
+
+int64_t mlir::moe::lowering::countHiddenTiles(ExpertsOp op,
+                                              ExpertTilingAttr tiling) {
+  return op.getUpProj().getType().getDimSize(1) / kernelHiddenTile(op, tiling);
+}
+
 Value mlir::moe::lowering::buildTiledExpertFFN(LocBuilder &b, ExpertsOp op,
                                                Value expert, Value rows,
-                                               ExpertTilingAttr tiling) {
+                                               ExpertTilingAttr tiling,
+                                               Value split, int64_t splits) {
   ExpertFFN ffn;
   ffn.expert = expert;
   ffn.gate = op.getGateProj();
@@ -591,21 +630,32 @@ Value mlir::moe::lowering::buildTiledExpertFFN(LocBuilder &b, ExpertsOp op,
   ffn.model = upType.getDimSize(2);
   ffn.block = getExpertRegisterBlock(getTargetOrHostDefault(op));
 
-  int64_t hiddenTile =
-      normalizeHiddenTile(static_cast<int64_t>(tiling.getHiddenTile()),
-                          ffn.hidden, ffn.block.lanes);
+  int64_t hiddenTile = kernelHiddenTile(op, tiling);
   int64_t blockTokens = ffn.block.lanes * ffn.block.tokenVectors;
   int64_t tokenTile =
       llvm::divideCeil(std::max<int64_t>(1, tiling.getTokenTile()),
                        blockTokens) *
       blockTokens;
+  // This split's run of F-tiles: runs of ceil(tiles / splits), the last
+  // ones shorter (or empty).
+  int64_t tiles = ffn.hidden / hiddenTile;
+  TileRange range{indexConstant(b, 0), indexConstant(b, tiles)};
+  if (splits > 1) {
+    int64_t perSplit = llvm::divideCeil(tiles, splits);
+    Value begin = arith::MinSIOp::create(b, mulIndex(b, split, perSplit),
+                                         indexConstant(b, tiles));
+    Value end = arith::MinSIOp::create(b, addIndex(b, begin, perSplit),
+                                       indexConstant(b, tiles));
+    range = {begin, end};
+  }
   Value count = dimSize(b, rows, 0);
   auto gemv = [&](LocBuilder &g) {
-    return SmallVector<Value>{buildGemvKernel(g, ffn, rows, count, hiddenTile)};
+    return SmallVector<Value>{
+        buildGemvKernel(g, ffn, rows, count, hiddenTile, range)};
   };
   auto gemm = [&](LocBuilder &g) {
     return SmallVector<Value>{
-        buildGemmKernel(g, ffn, rows, count, hiddenTile, tokenTile)};
+        buildGemmKernel(g, ffn, rows, count, hiddenTile, tokenTile, range)};
   };
   switch (tiling.getKernel()) {
   case ExpertKernel::Gemv:

@@ -14,10 +14,19 @@
 
 namespace mlir::moe::lowering {
 
+/// The number of F-tiles the kernels of `op` run under `tiling` (the F-tile
+/// is the tiling's, adjusted to divide F).
+int64_t countHiddenTiles(ExpertsOp op, ExpertTilingAttr tiling);
+
 /// Expert `expert`'s FFN of `op` on `rows` ([n, D], n dynamic, in the
-/// activation type), tiled as `tiling` says: returns [n, D] in f32.
+/// activation type), tiled as `tiling` says: returns [n, D] in f32. With
+/// `splits` > 1, the F-tiles are dealt into `splits` nearly equal runs and
+/// only run number `split` (an index) is computed: the result is that
+/// run's share of the down projection, and the shares of all runs sum to
+/// the FFN (so that several threads can share one expert).
 Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert, Value rows,
-                          ExpertTilingAttr tiling);
+                          ExpertTilingAttr tiling, Value split = Value(),
+                          int64_t splits = 1);
 
 /// All of `op` in the row-parallel form the GPU pipeline maps onto threads
 /// (RowParallelExperts.cpp): one element per (row, hidden unit) and per

@@ -895,6 +895,42 @@ struct DispatchLowering : OpRewritePattern<DispatchOp> {
 // moe.experts
 //===----------------------------------------------------------------------===//
 
+/// Σ_s partial[s] ([splits, ...] f32) written into `init` (the shape of
+/// one split, in its element type).
+Value sumSplits(LocBuilder &b, Value partial, int64_t splits, Value init) {
+  auto initType = cast<RankedTensorType>(init.getType());
+  int64_t rank = initType.getRank();
+  SmallVector<Value> inputs;
+  for (int64_t s = 0; s < splits; ++s) {
+    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(s)};
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1)};
+    SmallVector<OpFoldResult> strides(rank + 1, b.getIndexAttr(1));
+    for (OpFoldResult size : mixedSizes(b, init)) {
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(size);
+    }
+    auto sliceType = RankedTensorType::get(initType.getShape(), b.getF32Type());
+    inputs.push_back(tensor::ExtractSliceOp::create(b, sliceType, partial,
+                                                    offsets, sizes, strides));
+  }
+  AffineMap identity = b.getMultiDimIdentityMap(rank);
+  SmallVector<AffineMap> maps(splits + 1, identity);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  Type elementType = initType.getElementType();
+  return linalg::GenericOp::create(
+             b, TypeRange{initType}, inputs, ValueRange{init}, maps, iterators,
+             [&](OpBuilder &nested, Location loc, ValueRange args) {
+               LocBuilder inner(loc, nested);
+               Value sum = args[0];
+               for (int64_t s = 1; s < splits; ++s)
+                 sum = arith::AddFOp::create(inner, sum, args[s]);
+               linalg::YieldOp::create(
+                   inner, ValueRange{convertFloat(inner, sum, elementType)});
+             })
+      .getResult(0);
+}
+
 struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
   ExpertsLowering(MLIRContext *context, TargetKind codeFor)
       : OpRewritePattern(context), codeFor(codeFor) {}
@@ -921,7 +957,6 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
     bool capacity = op.isCapacityLayout();
     SmallVector<OpFoldResult> sizes = mixedSizes(b, rows);
     OpFoldResult model = sizes.back();
-    Value init = filledTensor(b, sizes, floatConstant(b, elementType, 0.0));
     // Without moe-tile-experts, the cost model's choice for the target.
     ExpertTilingAttr tiling = op.getTilingAttr();
     if (!tiling)
@@ -976,16 +1011,46 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
               placed, arith::SelectOp::create(l, hasRows, next, args[1])};
         });
 
-    // One iteration per expert with rows; the work follows the routed rows,
-    // not E.
+    // Threads share an expert when there are few experts with rows for
+    // the cores (decode: K of E) or one large one (a shared expert): each
+    // expert's F-tiles are dealt into `splits` runs, one iteration per
+    // (expert, run), and the runs' partial outputs (f32) are summed after
+    // the loop. Every core then streams weights whatever K is.
+    TargetAttr target = getTargetOrHostDefault(op).withDefaults();
+    int64_t splits =
+        std::clamp<int64_t>(static_cast<int64_t>(target.getComputeUnits()), 1,
+                            countHiddenTiles(op, tiling));
+    Type f32 = b.getF32Type();
+    Type tileElement = splits > 1 ? f32 : elementType;
+    // Rows no expert covers stay zero.
+    Value output0;
+    if (splits > 1) {
+      SmallVector<OpFoldResult> partialSizes = {b.getIndexAttr(splits)};
+      llvm::append_range(partialSizes, sizes);
+      output0 = filledTensor(b, partialSizes, f32Constant(b, 0.0));
+    } else {
+      output0 = filledTensor(b, sizes, floatConstant(b, elementType, 0.0));
+    }
+    Value iterations =
+        arith::MulIOp::create(b, compacted[1], indexConstant(b, splits));
+
+    // One iteration per (expert with rows, run); the work follows the
+    // routed rows, not E.
     SmallVector<Value> results = buildForall(
-        b, {compacted[1]}, {init},
+        b, {iterations}, {output0},
         [&](LocBuilder &t, ValueRange ivs, ValueRange) {
-          Value expert = extract(t, compacted[0], {ivs[0]});
+          Value active = ivs[0];
+          Value split;
+          if (splits > 1) {
+            Value count = indexConstant(t, splits);
+            split = arith::RemUIOp::create(t, active, count);
+            active = arith::DivUIOp::create(t, active, count);
+          }
+          Value expert = extract(t, compacted[0], {active});
           Value start, count;
           std::tie(start, count) = expertRows(t, expert);
           auto tileType = RankedTensorType::get(
-              {ShapedType::kDynamic, rowsType.getShape().back()}, elementType);
+              {ShapedType::kDynamic, rowsType.getShape().back()}, tileElement);
           Value hasRows =
               cmpI(t, arith::CmpIPredicate::sgt, count, indexConstant(t, 0));
           Value output = buildIf(
@@ -994,9 +1059,11 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
                 Value tile =
                     capacity ? extractMatrix(then, rows, {expert}, start, count)
                              : extractMatrix(then, rows, {}, start, count);
-                Value result = tensorFromF32(
-                    then, buildTiledExpertFFN(then, op, expert, tile, tiling),
-                    elementType);
+                Value result =
+                    tensorFromF32(then,
+                                  buildTiledExpertFFN(then, op, expert, tile,
+                                                      tiling, split, splits),
+                                  tileElement);
                 if (result.getType() != tileType)
                   result = tensor::CastOp::create(then, tileType, result);
                 return SmallVector<Value>{result};
@@ -1004,20 +1071,27 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
               [&](LocBuilder &otherwise) {
                 // An empty tile: the parallel insert below writes nothing.
                 Value empty = emptyTensor(
-                    otherwise, {otherwise.getIndexAttr(0), model}, elementType);
+                    otherwise, {otherwise.getIndexAttr(0), model}, tileElement);
                 return SmallVector<Value>{
                     tensor::CastOp::create(otherwise, tileType, empty)};
               })[0];
           SmallVector<OpFoldResult> offsets, tileSizes;
+          if (splits > 1) {
+            offsets.push_back(split);
+            tileSizes.push_back(t.getIndexAttr(1));
+          }
           if (capacity) {
-            offsets = {expert, t.getIndexAttr(0), t.getIndexAttr(0)};
-            tileSizes = {t.getIndexAttr(1), count, model};
+            offsets.append({expert, t.getIndexAttr(0), t.getIndexAttr(0)});
+            tileSizes.append({t.getIndexAttr(1), count, model});
           } else {
-            offsets = {start, t.getIndexAttr(0)};
-            tileSizes = {count, model};
+            offsets.append({start, t.getIndexAttr(0)});
+            tileSizes.append({count, model});
           }
           return SmallVector<ParallelInsert>{{output, 0, offsets, tileSizes}};
         });
+    if (splits > 1)
+      results[0] =
+          sumSplits(b, results[0], splits, emptyTensor(b, sizes, elementType));
     replaceWithCasts(rewriter, b, op, results);
     return success();
   }

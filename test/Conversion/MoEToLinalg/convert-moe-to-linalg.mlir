@@ -1,8 +1,9 @@
 // RUN: moe-opt %s --convert-moe-to-linalg --canonicalize --cse --split-input-file | FileCheck %s --enable-var-scope
 // RUN: moe-opt %s --convert-moe-to-linalg --split-input-file | FileCheck %s --check-prefix=NO-MOE
 
-// No moe op, and no tensor.gather / tensor.scatter, survives the lowering.
-// NO-MOE-NOT: moe.
+// No moe op (the moe.target attribute stays), and no tensor.gather /
+// tensor.scatter, survives the lowering.
+// NO-MOE-NOT: {{ moe\.[a-z_]+ [%(]}}
 // NO-MOE-NOT: tensor.gather
 // NO-MOE-NOT: tensor.scatter
 
@@ -78,7 +79,7 @@ func.func @route_with_scores(%x: tensor<?x16xf32>, %w: tensor<8x16xf32>)
 // CHECK: %[[START_I32:.+]] = tensor.extract %[[OFFSETS]][%[[E]]]
 // CHECK: scf.if
 // CHECK: %[[TILE:.+]] = tensor.extract_slice %[[ROWS]][%{{.+}}, 0] [%[[N:.+]], 16] [1, 1]
-// CHECK: %[[MANY:.+]] = arith.cmpi sge, %[[N]], %c32
+// CHECK: %[[MANY:.+]] = arith.cmpi sge, %[[N]], %c8
 // CHECK: scf.if %[[MANY]]
 // CHECK: bufferization.alloc_tensor() : tensor<16x256xf32>
 // CHECK: vector.fma
@@ -103,13 +104,25 @@ func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // along D) and reduced, the activation written into the rows x 32 hidden
 // tile; then blocks of 4 down rows dotted with each row's hidden tile
 // (vectors along the F-tile) and added to its output row.
+// With 2 cores, the 2 cores share each expert: the parallel loop runs over
+// (expert with rows, run of F-tiles) pairs, each run (here one F-tile of
+// the two) writes its share of the output into its own f32 buffer, and the
+// two shares are summed after the loop.
 
 // CHECK-LABEL: func.func @experts_gemv
 // CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %{{.+}}: tensor<5xi32>, %[[WG:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WU:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WD:[a-z0-9]+]]: tensor<4x16x64xf32>
-// CHECK: scf.forall
-// CHECK: %[[E:.+]] = tensor.extract %{{.+}} : tensor<4xindex>
+// CHECK: %[[ACTIVE:.+]]:2 = scf.for
+// CHECK: %[[PARTIAL:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<2x?x16xf32>)
+// CHECK: %[[PAIRS:.+]] = arith.muli %[[ACTIVE]]#1, %c2
+// CHECK: %[[SHARES:.+]] = scf.forall (%[[I:.+]]) in (%[[PAIRS]]) shared_outs(%[[OUT:.+]] = %[[PARTIAL]]) -> (tensor<2x?x16xf32>)
+// CHECK: %[[PART:.+]] = arith.remui %[[I]], %c2
+// CHECK: %[[J:.+]] = arith.divui %[[I]], %c2
+// CHECK: %[[E:.+]] = tensor.extract %[[ACTIVE]]#0[%[[J]]] : tensor<4xindex>
+// CHECK: %[[BEGIN:.+]] = arith.minsi %[[PART]], %c2
+// CHECK: %[[NEXT:.+]] = arith.addi %[[BEGIN]], %c1
+// CHECK: %[[END:.+]] = arith.minsi %[[NEXT]], %c2
 // CHECK: %[[HIDDEN0:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x32xf32>
-// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %[[HIDDEN0]])
+// CHECK: scf.for %{{.+}} = %[[BEGIN]] to %[[END]] step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %[[HIDDEN0]])
 // CHECK: scf.for %{{.+}} = %c0 to %c8 step %c1
 // CHECK: scf.for %[[TOKEN:.+]] = %c0 to %{{.+}} step %c1
 // CHECK: %[[X:.+]] = vector.transfer_read %{{.+}}[%[[TOKEN]], %c0]
@@ -123,15 +136,23 @@ func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // CHECK: vector.transfer_read %[[WD]][%[[E]], %{{.+}}, %{{.+}}]
 // CHECK: vector.reduction <add>
 // CHECK: tensor.insert %{{.+}} : tensor<?x16xf32>
-func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
-    %wg: tensor<4x64x16xf32>, %wu: tensor<4x64x16xf32>,
-    %wd: tensor<4x16x64xf32>) -> tensor<?x16xf32> {
-  %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu) down_proj(%wd)
-      activation(silu_glu)
-      tiling(#moe.expert_tiling<kernel = gemv, hidden_tile = 32, token_tile = 32>)
-      : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x64x16xf32>,
-         tensor<4x64x16xf32>, tensor<4x16x64xf32>) -> tensor<?x16xf32>
-  return %y : tensor<?x16xf32>
+// CHECK: tensor.parallel_insert_slice %{{.+}} into %[[OUT]][%[[PART]], %{{.+}}, 0] [1, %{{.+}}, 16] [1, 1, 1] : tensor<?x16xf32> into tensor<2x?x16xf32>
+// CHECK: %[[SHARE0:.+]] = tensor.extract_slice %[[SHARES]][0, 0, 0] [1, %{{.+}}, 16] [1, 1, 1]
+// CHECK: %[[SHARE1:.+]] = tensor.extract_slice %[[SHARES]][1, 0, 0] [1, %{{.+}}, 16] [1, 1, 1]
+// CHECK: %[[SUM:.+]] = linalg.generic {{.+}} ins(%[[SHARE0]], %[[SHARE1]] : tensor<?x16xf32>, tensor<?x16xf32>)
+// CHECK: arith.addf
+// CHECK: return %[[SUM]]
+module attributes {moe.target = #moe.target<kind = cpu, compute_units = 2>} {
+  func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
+      %wg: tensor<4x64x16xf32>, %wu: tensor<4x64x16xf32>,
+      %wd: tensor<4x16x64xf32>) -> tensor<?x16xf32> {
+    %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu) down_proj(%wd)
+        activation(silu_glu)
+        tiling(#moe.expert_tiling<kernel = gemv, hidden_tile = 32, token_tile = 32>)
+        : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x64x16xf32>,
+           tensor<4x64x16xf32>, tensor<4x16x64xf32>) -> tensor<?x16xf32>
+    return %y : tensor<?x16xf32>
+  }
 }
 
 // -----
@@ -141,8 +162,10 @@ func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // blocks of 4 gate and 4 up rows broadcast each weight element against two
 // vectors of 16 tokens (8 rows x 2 vectors of accumulators), the
 // activation is written into the 32 x 32 hidden tile, then blocks of 8 down
-// rows accumulate into the transposed output, which is transposed back. A
-// tile of at most 16 tokens runs the same nest with one vector of tokens.
+// rows accumulate into the transposed output, which is transposed back.
+// The register blocks run over the tile's rows only: whole blocks of 32
+// while more than 16 rows are left, then one block of one vector of tokens
+// (0 or 1 of them) for the last 1-16 rows.
 
 // CHECK-LABEL: func.func @experts_gemm
 // CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<?x16xf32>, %{{.+}}: tensor<5xi32>, %[[WG:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WU:[a-z0-9]+]]: tensor<4x64x16xf32>, %[[WD:[a-z0-9]+]]: tensor<4x16x64xf32>
@@ -153,30 +176,44 @@ func.func @experts_gemv(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // CHECK: %[[TILES:.+]] = arith.ceildivsi %{{.+}}, %c32
 // CHECK: scf.for %{{.+}} = %c0 to %[[TILES]] step %c1
 // CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<?x16xf32>) outs(%{{.+}} : tensor<16x?xf32>)
-// CHECK: %[[FEW:.+]] = arith.cmpi sle, %{{.+}}, %c16 : index
-// CHECK: scf.if %[[FEW]] -> (tensor<16x32xf32>, tensor<32x32xf32>)
+// CHECK: %[[FULL:.+]] = arith.divsi %[[TOKENS:.+]], %c32
+// CHECK: %[[START:.+]] = arith.muli %[[FULL]], %c32
+// CHECK: %[[REST:.+]] = arith.subi %[[TOKENS]], %[[START]]
+// CHECK: %[[REST_WIDE:.+]] = arith.cmpi sgt, %[[REST]], %c16
+// CHECK: %[[REST_FITS:.+]] = arith.cmpi sle, %[[REST]], %c16
+// CHECK: %[[REST_ANY:.+]] = arith.cmpi sgt, %[[REST]], %c0
+// CHECK: %[[REST_NARROW:.+]] = arith.andi %[[REST_FITS]], %[[REST_ANY]]
+// CHECK: %[[EXTRA:.+]] = arith.select %[[REST_WIDE]], %c1, %c0
+// CHECK: %[[WIDE:.+]] = arith.addi %[[FULL]], %[[EXTRA]]
+// CHECK: %[[NARROW:.+]] = arith.select %[[REST_NARROW]], %c1, %c0
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1
+// CHECK: scf.for %{{.+}} = %c0 to %[[WIDE]] step %c1
 // CHECK: scf.for %[[D:.+]] = %c0 to %c16 step %c1
-// CHECK: vector.transfer_read %{{.+}}[%[[D]], %c0], %{{.+}} : tensor<16x32xf32>, vector<16xf32>
+// CHECK: vector.transfer_read %{{.+}}[%[[D]], %{{.+}}], %{{.+}} : tensor<16x32xf32>, vector<16xf32>
 // CHECK: %[[W:.+]] = tensor.extract %[[WG]][%[[E]], %{{.+}}, %[[D]]]
 // CHECK: %[[B:.+]] = vector.broadcast %[[W]] : f32 to vector<16xf32>
 // CHECK: vector.fma %[[B]]
 // CHECK: tensor.extract %[[WU]][%[[E]], %{{.+}}, %[[D]]]
 // CHECK: math.exp %{{.+}} : vector<16xf32>
 // CHECK: vector.transfer_write %{{.+}} : vector<16xf32>, tensor<32x32xf32>
+// CHECK: scf.for %{{.+}} = %c0 to %[[NARROW]] step %c1
+// CHECK: scf.for %{{.+}} = %c0 to %[[WIDE]] step %c1
 // CHECK: scf.for %[[K:.+]] = %c0 to %c32 step %c1
 // CHECK: tensor.extract %[[WD]][%[[E]], %{{.+}}, %{{.+}}]
 // CHECK: vector.fma
+// CHECK: scf.for %{{.+}} = %c0 to %[[NARROW]] step %c1
 // CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<16x?xf32>) outs(%{{.+}} : tensor<?x16xf32>)
-func.func @experts_gemm(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
-    %wg: tensor<4x64x16xf32>, %wu: tensor<4x64x16xf32>,
-    %wd: tensor<4x16x64xf32>) -> tensor<?x16xf32> {
-  %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu) down_proj(%wd)
-      activation(silu_glu)
-      tiling(#moe.expert_tiling<kernel = gemm, hidden_tile = 32, token_tile = 32>)
-      : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x64x16xf32>,
-         tensor<4x64x16xf32>, tensor<4x16x64xf32>) -> tensor<?x16xf32>
-  return %y : tensor<?x16xf32>
+module attributes {moe.target = #moe.target<kind = cpu, compute_units = 1>} {
+  func.func @experts_gemm(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
+      %wg: tensor<4x64x16xf32>, %wu: tensor<4x64x16xf32>,
+      %wd: tensor<4x16x64xf32>) -> tensor<?x16xf32> {
+    %y = moe.experts %rows, %offsets gate_proj(%wg) up_proj(%wu) down_proj(%wd)
+        activation(silu_glu)
+        tiling(#moe.expert_tiling<kernel = gemm, hidden_tile = 32, token_tile = 32>)
+        : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x64x16xf32>,
+           tensor<4x64x16xf32>, tensor<4x16x64xf32>) -> tensor<?x16xf32>
+    return %y : tensor<?x16xf32>
+  }
 }
 
 // -----

@@ -78,7 +78,7 @@ bool mlir::moe::specializeTokens(func::FuncOp function, uint64_t threshold) {
     int64_t count = cast<RankedTensorType>(tokens.getType()).getDimSize(0);
     ExpertKernel kernel = static_cast<uint64_t>(count) < threshold
                               ? ExpertKernel::Gemv
-                              : ExpertKernel::Gemm;
+                              : ExpertKernel::Auto;
     for (ExpertsOp op : experts)
       setKernel(op, kernel);
     return true;
@@ -124,7 +124,7 @@ bool mlir::moe::specializeTokens(func::FuncOp function, uint64_t threshold) {
       scf::YieldOp::create(inner, loc, results);
   };
   fillVariant(variants.thenBlock(), ExpertKernel::Gemv);
-  fillVariant(variants.elseBlock(), ExpertKernel::Gemm);
+  fillVariant(variants.elseBlock(), ExpertKernel::Auto);
   terminator->setOperands(variants.getResults());
   for (Operation *op : llvm::reverse(original))
     op->erase();

@@ -2,26 +2,27 @@
 // RUN: moe-opt %s --moe-specialize-tokens="threshold=5" --split-input-file | FileCheck %s --check-prefix=OPTION
 
 // A layer on a dynamic token count: the body becomes an scf.if on T with a
-// decode variant (gemv experts) and a prefill variant (gemm experts). The
+// decode variant (gemv experts) and a prefill variant (gemm experts, gemv
+// for an expert with fewer than gemm_min_rows rows: kernel auto). The
 // threshold is the cost model's: T from which an average expert has
-// gemm_min_rows = 32 rows, 32 x E / K = 32 x 64 / 8 = 256 tokens. Each variant
+// gemm_min_rows = 8 rows, 8 x E / K = 8 x 64 / 8 = 64 tokens. Each variant
 // gets the cost model's tiles for its kernel (gemv: an F-tile of up to
-// 4096, here all of F = 1024; gemm: 256).
+// 4096 and at most F / cores, here 1024 / 2 = 512; gemm: 256).
 
-module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, vector_bits = 512>} {
+module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, vector_bits = 512, compute_units = 2>} {
   // CHECK-LABEL: func.func @olmoe
   // CHECK-SAME: (%[[X:.+]]: tensor<?x2048xf32>,
   // CHECK: %[[T:.+]] = tensor.dim %[[X]], %c0
-  // CHECK: %[[DECODE:.+]] = arith.cmpi ult, %[[T]], %c256
+  // CHECK: %[[DECODE:.+]] = arith.cmpi ult, %[[T]], %c64
   // CHECK: %[[Y:.+]] = scf.if %[[DECODE]] -> (tensor<?x2048xf32>) {
   // CHECK: moe.route
   // CHECK: moe.dispatch
-  // CHECK: moe.experts {{.+}} tiling(<kernel = gemv, hidden_tile = 1024, token_tile = 32>)
+  // CHECK: moe.experts {{.+}} tiling(<kernel = gemv, hidden_tile = 512, token_tile = 64>)
   // CHECK: moe.combine
   // CHECK: scf.yield
   // CHECK: } else {
   // CHECK: moe.route
-  // CHECK: moe.experts {{.+}} tiling(<kernel = gemm, hidden_tile = 256, token_tile = 32>)
+  // CHECK: moe.experts {{.+}} tiling(<kernel = auto, hidden_tile = 256, token_tile = 64, gemm_min_rows = 8>)
   // CHECK: scf.yield
   // CHECK: return %[[Y]]
 
@@ -69,7 +70,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
 
   // CHECK-LABEL: func.func @prefill_static
   // CHECK-NOT: scf.if
-  // CHECK: tiling(<kernel = gemm,
+  // CHECK: tiling(<kernel = auto,
   func.func @prefill_static(%rows: tensor<512x64xf32>, %offsets: tensor<9xi32>,
       %wu: tensor<8x128x64xf32>, %wd: tensor<8x64x128xf32>)
       -> tensor<512x64xf32> {

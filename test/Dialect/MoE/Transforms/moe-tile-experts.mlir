@@ -7,21 +7,21 @@
 // per core and AVX-512 (16 f32 lanes; the gemm register block covers 32
 // tokens):
 // * token tile: the transposed rows and output accumulators (2 x D x tile
-//   x 4 B) get half the budget: 512 KiB / 16 KiB = 32 tokens;
+//   x 4 B) get the budget: 1 MiB / 16 KiB = 64 tokens;
 // * F-tile: the hidden tile (F-tile x token tile x 4 B) gets an eighth:
-//   128 KiB / 128 B = 1024, capped at 256 (a multiple of 16 dividing F);
-// * gemm from a full register block of 32 rows per expert.
+//   128 KiB / 256 B = 512, capped at 256 (a multiple of 16 dividing F);
+// * gemm from half a vector of rows (8) per expert.
 // With 64 KiB the token tile stays at one register block (32) and the
 // F-tile shrinks to 8 KiB / 128 B = 64; with 4 MiB the token tile grows to
-// 2 MiB / 16 KiB = 128 tokens.
+// its cap of 8 register blocks (4 MiB / 16 KiB = 256 tokens).
 
 module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, shared_cache_bytes = 33554432, vector_bits = 512, compute_units = 2>} {
   // TARGET-LABEL: func.func @olmoe_experts
-  // TARGET: moe.experts {{.+}} tiling(<kernel = auto, hidden_tile = 256, token_tile = 32, gemm_min_rows = 32>)
+  // TARGET: moe.experts {{.+}} tiling(<kernel = auto, hidden_tile = 256, token_tile = 64, gemm_min_rows = 8>)
   // SMALL-LABEL: func.func @olmoe_experts
-  // SMALL: tiling(<kernel = auto, hidden_tile = 64, token_tile = 32, gemm_min_rows = 32>)
+  // SMALL: tiling(<kernel = auto, hidden_tile = 64, token_tile = 32, gemm_min_rows = 8>)
   // LARGE-LABEL: func.func @olmoe_experts
-  // LARGE: tiling(<kernel = auto, hidden_tile = 256, token_tile = 128, gemm_min_rows = 32>)
+  // LARGE: tiling(<kernel = auto, hidden_tile = 256, token_tile = 256, gemm_min_rows = 8>)
   func.func @olmoe_experts(%rows: tensor<?x2048xf32>, %offsets: tensor<65xi32>,
       %wg: tensor<64x1024x2048xf32>, %wu: tensor<64x1024x2048xf32>,
       %wd: tensor<64x2048x1024xf32>) -> tensor<?x2048xf32> {
@@ -41,7 +41,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
 
 module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, vector_bits = 512>} {
   // TARGET-LABEL: func.func @bf16_experts
-  // TARGET: tiling(<kernel = auto, hidden_tile = 256, token_tile = 32, gemm_min_rows = 32>)
+  // TARGET: tiling(<kernel = auto, hidden_tile = 256, token_tile = 64, gemm_min_rows = 8>)
   func.func @bf16_experts(%rows: tensor<?x2048xbf16>, %offsets: tensor<65xi32>,
       %wg: tensor<64x1024x2048xbf16>, %wu: tensor<64x1024x2048xbf16>,
       %wd: tensor<64x2048x1024xbf16>) -> tensor<?x2048xbf16> {
@@ -54,7 +54,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
   }
 
   // TARGET-LABEL: func.func @plain_experts
-  // TARGET: tiling(<kernel = auto, hidden_tile = 256, token_tile = 32, gemm_min_rows = 32>)
+  // TARGET: tiling(<kernel = auto, hidden_tile = 256, token_tile = 64, gemm_min_rows = 8>)
   func.func @plain_experts(%rows: tensor<?x2048xf32>, %offsets: tensor<9xi32>,
       %wu: tensor<8x1024x2048xf32>, %wd: tensor<8x2048x1024xf32>)
       -> tensor<?x2048xf32> {
@@ -74,7 +74,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
 
 module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048576, vector_bits = 512>} {
   // TARGET-LABEL: func.func @odd_hidden
-  // TARGET: tiling(<kernel = auto, hidden_tile = 40, token_tile = 256, gemm_min_rows = 32>)
+  // TARGET: tiling(<kernel = auto, hidden_tile = 40, token_tile = 256, gemm_min_rows = 8>)
   func.func @odd_hidden(%rows: tensor<?x24xf32>, %offsets: tensor<9xi32>,
       %wg: tensor<8x40x24xf32>, %wu: tensor<8x40x24xf32>,
       %wd: tensor<8x24x40xf32>) -> tensor<?x24xf32> {
@@ -95,7 +95,7 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
   // TARGET-LABEL: func.func @user_tiling
   // TARGET: tiling(<kernel = gemm, hidden_tile = 128, token_tile = 64>)
   // OVERWRITE-LABEL: func.func @user_tiling
-  // OVERWRITE: tiling(<kernel = auto, hidden_tile = 256, token_tile = 128, gemm_min_rows = 32>)
+  // OVERWRITE: tiling(<kernel = auto, hidden_tile = 256, token_tile = 256, gemm_min_rows = 8>)
   func.func @user_tiling(%rows: tensor<?x2048xf32>, %offsets: tensor<65xi32>,
       %wg: tensor<64x1024x2048xf32>, %wu: tensor<64x1024x2048xf32>,
       %wd: tensor<64x2048x1024xf32>) -> tensor<?x2048xf32> {

@@ -1,9 +1,8 @@
 //===- Decompose.cpp - Expand moe.layer into its parts --------------------===//
 //
-// moe.layer -> moe.route + moe.dispatch + moe.experts + moe.combine, plus a
-// dense shared-expert FFN written in linalg (matmuls against the [out, in]
-// weights, the activation as a linalg.generic, f32 accumulation) that is
-// added to the routed output.
+// moe.layer -> moe.route + moe.dispatch + moe.experts + moe.combine, plus,
+// for shared experts, a second moe.experts with one expert that every
+// token goes to, added to the routed output.
 //
 //===----------------------------------------------------------------------===//
 
@@ -139,35 +138,43 @@ Value convertFloat(OpBuilder &builder, Location loc, Value value, Type type) {
   return arith::TruncFOp::create(builder, loc, type, value);
 }
 
-/// The shared-expert FFN of `layer` on x, in f32 (T x D), scaled by the
-/// shared-expert gate when there is one.
+/// The shared-expert FFN of `layer` on x (T x D, in x's element type; in f32
+/// scaled by the shared-expert gate when there is one). It is a moe.experts
+/// with one expert that every token goes to (segments [0, T]), its weights
+/// viewed as [1, F, D] and [1, D, F]: the tiled expert kernels run it, and
+/// the cores share it by F-tiles, where three plain matmuls would re-read
+/// the weights for every token.
 Value buildSharedExperts(OpBuilder &builder, Location loc, LayerOp layer) {
   Value x = layer.getX();
   Activation activation = layer.getActivation();
-  Type f32 = builder.getF32Type();
-  Value up = linearF32(builder, loc, x, layer.getSharedUpProj());
-  Value hidden;
-  if (isGatedActivation(activation)) {
-    Value gate = linearF32(builder, loc, x, layer.getSharedGateProj());
-    hidden = elementwise(
-        builder, loc, {gate, up}, f32, up,
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          Value act = buildActivation(b, l, activation, args[0]);
-          return arith::MulFOp::create(b, l, act, args[1]).getResult();
-        });
-  } else {
-    hidden = elementwise(builder, loc, {up}, f32, up,
-                         [&](OpBuilder &b, Location l, ValueRange args) {
-                           return buildActivation(b, l, activation, args[0]);
-                         });
-  }
-  Value output = linearF32(builder, loc, hidden, layer.getSharedDownProj());
+  auto asOneExpert = [&](Value weight) -> Value {
+    auto type = cast<RankedTensorType>(weight.getType());
+    auto expanded = RankedTensorType::get(
+        {1, type.getDimSize(0), type.getDimSize(1)}, type.getElementType());
+    return tensor::ExpandShapeOp::create(
+        builder, loc, expanded, weight,
+        SmallVector<ReassociationIndices>{{0, 1}, {2}});
+  };
+  Type i32 = builder.getI32Type();
+  Value tokens = arith::IndexCastOp::create(
+      builder, loc, i32, tensor::DimOp::create(builder, loc, x, 0));
+  Value zero = arith::ConstantIntOp::create(builder, loc, i32, 0);
+  Value segments = tensor::FromElementsOp::create(
+      builder, loc, RankedTensorType::get({2}, i32), ValueRange{zero, tokens});
+  Value gate = isGatedActivation(activation)
+                   ? asOneExpert(layer.getSharedGateProj())
+                   : Value();
+  Value output =
+      ExpertsOp::create(builder, loc, x, segments, gate,
+                        asOneExpert(layer.getSharedUpProj()),
+                        asOneExpert(layer.getSharedDownProj()), activation)
+          .getResult();
   if (Value gateWeight = layer.getSharedExpertGate()) {
     // Qwen-MoE: the shared output times sigmoid(x · w_sgᵀ), one scalar per
     // token broadcast over D.
     Value logit = linearF32(builder, loc, x, gateWeight);
     output = elementwise(
-        builder, loc, {output, logit}, f32, output,
+        builder, loc, {output, logit}, builder.getF32Type(), output,
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value one = arith::ConstantOp::create(b, l, b.getF32Type(),
                                                 b.getF32FloatAttr(1.0f));
@@ -175,7 +182,8 @@ Value buildSharedExperts(OpBuilder &builder, Location loc, LayerOp layer) {
           Value exp = math::ExpOp::create(b, l, negated);
           Value denominator = arith::AddFOp::create(b, l, one, exp);
           Value sigmoid = arith::DivFOp::create(b, l, one, denominator);
-          return arith::MulFOp::create(b, l, args[0], sigmoid).getResult();
+          Value shared = convertFloat(b, l, args[0], b.getF32Type());
+          return arith::MulFOp::create(b, l, shared, sigmoid).getResult();
         });
   }
   return output;
@@ -263,14 +271,14 @@ FailureOr<DecomposedLayer> mlir::moe::decomposeLayer(RewriterBase &rewriter,
   if (layer.hasSharedExperts()) {
     Value shared = buildSharedExperts(rewriter, loc, layer);
     Type resultElement = getElementTypeOrSelf(result.getType());
-    result = elementwise(rewriter, loc, {result, shared}, resultElement, result,
-                         [&](OpBuilder &b, Location l, ValueRange args) {
-                           Value routed =
-                               convertFloat(b, l, args[0], b.getF32Type());
-                           Value sum =
-                               arith::AddFOp::create(b, l, routed, args[1]);
-                           return convertFloat(b, l, sum, resultElement);
-                         });
+    result = elementwise(
+        rewriter, loc, {result, shared}, resultElement, result,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value routed = convertFloat(b, l, args[0], b.getF32Type());
+          Value shared = convertFloat(b, l, args[1], b.getF32Type());
+          Value sum = arith::AddFOp::create(b, l, routed, shared);
+          return convertFloat(b, l, sum, resultElement);
+        });
   }
   if (result.getType() != layer.getType())
     result = tensor::CastOp::create(rewriter, loc, layer.getType(), result);

@@ -34,15 +34,14 @@ func.func @mixtral_style(%x: tensor<?x64xf32>, %wr: tensor<8x64xf32>,
 // CHECK: moe.dispatch %[[X]], %[[I]] num_experts(16)
 // CHECK-SAME: -> (tensor<16x64xbf16>, tensor<17xi32>, tensor<4x4xi32>)
 // CHECK: %[[ROUTED:.+]] = moe.combine
-// The shared FFN: up and gate projections against the [out, in] weights,
-// SwiGLU, down projection, all accumulated in f32.
-// CHECK: %[[UP:.+]] = linalg.matmul {{.*}}ins(%[[X]], %[[SU]] : tensor<4x64xbf16>, tensor<32x64xbf16>) outs(%{{.+}} : tensor<4x32xf32>)
-// CHECK: %[[GATE:.+]] = linalg.matmul {{.*}}ins(%[[X]], %[[SG]] : tensor<4x64xbf16>, tensor<32x64xbf16>) outs(%{{.+}} : tensor<4x32xf32>)
-// CHECK: %[[H:.+]] = linalg.generic {{.*}} ins(%[[GATE]], %[[UP]] : tensor<4x32xf32>, tensor<4x32xf32>)
-// CHECK: math.exp
-// CHECK: arith.mulf
-// CHECK: %[[DOWN:.+]] = linalg.matmul {{.*}}ins(%[[H]], %[[SD]] : tensor<4x32xf32>, tensor<64x32xbf16>) outs(%{{.+}} : tensor<4x64xf32>)
-// CHECK: %[[SUM:.+]] = linalg.generic {{.*}} ins(%[[ROUTED]], %[[DOWN]] : tensor<4x64xbf16>, tensor<4x64xf32>) outs(%{{.+}} : tensor<4x64xbf16>)
+// The shared FFN: a moe.experts with one expert that all 4 tokens go to
+// (segments [0, 4]), the [out, in] weights viewed as one expert's.
+// CHECK: %[[SGE:.+]] = tensor.expand_shape %[[SG]] {{\[\[}}0, 1], [2]] output_shape [1, 32, 64] : tensor<32x64xbf16> into tensor<1x32x64xbf16>
+// CHECK: %[[SUE:.+]] = tensor.expand_shape %[[SU]] {{\[\[}}0, 1], [2]] output_shape [1, 32, 64]
+// CHECK: %[[SDE:.+]] = tensor.expand_shape %[[SD]] {{\[\[}}0, 1], [2]] output_shape [1, 64, 32] : tensor<64x32xbf16> into tensor<1x64x32xbf16>
+// CHECK: %[[SHARED:.+]] = moe.experts %[[X]], %[[SEGMENTS:.+]] gate_proj(%[[SGE]]) up_proj(%[[SUE]]) down_proj(%[[SDE]]) activation(silu_glu) : (tensor<4x64xbf16>, tensor<2xi32>
+// CHECK: %[[SUM:.+]] = linalg.generic {{.*}} ins(%[[ROUTED]], %[[SHARED]] : tensor<4x64xbf16>, tensor<4x64xbf16>) outs(%{{.+}} : tensor<4x64xbf16>)
+// CHECK: arith.extf
 // CHECK: arith.extf
 // CHECK: arith.addf
 // CHECK: arith.truncf
@@ -74,9 +73,12 @@ func.func @deepseek_style(%x: tensor<4x64xbf16>, %wr: tensor<16x64xbf16>,
 // CHECK: %[[BUF:.+]], %[[COUNTS:.+]], %[[SLOT:.+]] = moe.dispatch %[[X]], %[[I]] weights(%[[W]]) num_experts(8) mode(capacity) capacity_factor(1.250000e+00) min_capacity(2) drop_policy(score)
 // CHECK-SAME: -> (tensor<8x?x64xf32>, tensor<8xi32>, tensor<?x2xi32>)
 // CHECK: moe.experts %[[BUF]], %[[COUNTS]] up_proj(%[[WU]]) down_proj(%[[WD]]) activation(gelu)
-// CHECK: linalg.matmul {{.*}}ins(%[[X]], %[[SU]]
-// CHECK: math.erf
-// CHECK: linalg.matmul {{.*}}ins(%{{.+}}, %[[SD]]
+// CHECK: %[[T:.+]] = tensor.dim %[[X]], %c0
+// CHECK: %[[T32:.+]] = arith.index_cast %[[T]] : index to i32
+// CHECK: %[[SEGMENTS:.+]] = tensor.from_elements %{{.+}}, %[[T32]] : tensor<2xi32>
+// CHECK: %[[SUE:.+]] = tensor.expand_shape %[[SU]]
+// CHECK: %[[SDE:.+]] = tensor.expand_shape %[[SD]]
+// CHECK: moe.experts %[[X]], %[[SEGMENTS]] up_proj(%[[SUE]]) down_proj(%[[SDE]]) activation(gelu)
 // CHECK: %[[LOGIT:.+]] = linalg.matmul {{.*}}ins(%[[X]], %[[SEG]] : tensor<?x64xf32>, tensor<1x64xf32>) outs(%{{.+}} : tensor<?x1xf32>)
 // CHECK: linalg.generic {indexing_maps = [#{{.+}}, #[[BCAST:.+]], #{{.+}}]{{.*}} ins(%{{.+}}, %[[LOGIT]] : tensor<?x64xf32>, tensor<?x1xf32>)
 // CHECK-NOT: moe.layer

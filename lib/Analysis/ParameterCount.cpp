@@ -144,7 +144,8 @@ LayerUses collectMoEUses(Operation *op) {
     if (topK)
       fraction =
           static_cast<double>(*topK) / static_cast<double>(up.getDimSize(0));
-    else
+    else if (up.getDimSize(0) != 1)
+      // One expert (a shared expert) is always active: fraction 1.
       layer.fractionUnknown = true;
     addUse(layer, experts.getGateProj(), fraction);
     addUse(layer, experts.getUpProj(), fraction);

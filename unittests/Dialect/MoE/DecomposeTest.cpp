@@ -146,8 +146,10 @@ TEST_F(DecomposeTest, CarriesRoutingAndCapacityAttributes) {
       isa_and_nonnull<linalg::GenericOp>(parts->result.getDefiningOp()));
   EXPECT_EQ(returnedValue("full"), parts->result);
   EXPECT_EQ(countOps<LayerOp>(), 0);
-  // Shared gate, up and down projections and the shared-expert gate.
-  EXPECT_EQ(countOps<linalg::MatmulTransposeBOp>(), 4);
+  // The shared experts are a second moe.experts (one expert, every
+  // token); the shared-expert gate stays a matmul.
+  EXPECT_EQ(countOps<ExpertsOp>(), 2);
+  EXPECT_EQ(countOps<linalg::MatmulTransposeBOp>(), 1);
   EXPECT_TRUE(succeeded(verify(*module)));
 }
 
@@ -217,7 +219,12 @@ TEST_F(DecomposeTest, BF16SharedExpertsWithPlainActivation) {
             RankedTensorType::get({ShapedType::kDynamic, 32},
                                   BFloat16Type::get(&context)));
   EXPECT_EQ(returnedValue("bf16"), parts->result);
-  EXPECT_EQ(countOps<math::ErfOp>(), 1);
+  // Routed and shared experts, both with the plain gelu activation.
+  EXPECT_EQ(countOps<ExpertsOp>(), 2);
+  module->walk([&](ExpertsOp op) {
+    EXPECT_EQ(op.getActivation(), Activation::Gelu);
+    EXPECT_FALSE(op.getGateProj());
+  });
   EXPECT_EQ(countOps<LayerOp>(), 0);
   EXPECT_TRUE(succeeded(verify(*module)));
 }
@@ -262,8 +269,9 @@ TEST_F(DecomposeTest, KeepsParameterCounts) {
   for (const LayerParameters &layer : after.layers)
     EXPECT_FALSE(layer.fractionUnknown)
         << layer.op->getName().getStringRef().str();
-  // Router + bias, routed experts, and the four shared-expert matmuls.
-  EXPECT_EQ(after.layers.size(), 6u);
+  // Router + bias, routed experts, shared experts (a moe.experts) and the
+  // shared-expert gate matmul.
+  EXPECT_EQ(after.layers.size(), 4u);
 }
 
 class BuildActivationTest : public test::MoETest {};

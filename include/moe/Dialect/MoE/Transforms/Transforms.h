@@ -32,8 +32,8 @@ struct DecomposedLayer {
 
 /// Replaces `layer` by moe.route + moe.dispatch + moe.experts + moe.combine,
 /// plus, when the layer has shared experts, a moe.experts with one expert
-/// that every token goes to and an add. Fails (with a match-failure note) only on layers the
-/// verifier would reject.
+/// that every token goes to and an add. Fails (with a match-failure note) only
+/// on layers the verifier would reject.
 FailureOr<DecomposedLayer> decomposeLayer(RewriterBase &rewriter,
                                           LayerOp layer);
 

@@ -20,7 +20,8 @@ using namespace mlir::moe;
 
 ExpertRegisterBlock mlir::moe::getExpertRegisterBlock(TargetAttr target) {
   ExpertRegisterBlock block;
-  uint64_t vectorBits = target ? target.withDefaults().getVectorBits() : 512;
+  TargetAttr resolved = target ? target.withDefaults() : TargetAttr();
+  uint64_t vectorBits = resolved ? resolved.getVectorBits() : 512;
   // At least 4 f32 lanes: narrower targets still get a vector kernel.
   block.lanes = std::max<int64_t>(4, static_cast<int64_t>(vectorBits / 32));
   // x86 has 32 vector registers with AVX-512 (16 below). The gemm block
@@ -32,6 +33,8 @@ ExpertRegisterBlock mlir::moe::getExpertRegisterBlock(TargetAttr target) {
   block.modelRows = vectorBits >= 512 ? 8 : 4;
   block.tokenVectors = vectorBits >= 512 ? 2 : 1;
   block.gemvRows = 4;
+  block.bf16Dot =
+      resolved && resolved.getBf16Dot() == Bf16Dot::Avx512 && block.lanes == 16;
   return block;
 }
 

@@ -188,6 +188,12 @@ llvm::Error mlir::moe::compileModule(ModuleOp module,
     if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))
       return error;
   } else {
+    // The kernels' instructions follow the CPU compiled for (--cpu).
+    auto machine = createHostTargetMachine(options.cpu);
+    if (!machine)
+      return machine.takeError();
+    if (llvm::Error error = fitTargetToMachine(module, **machine))
+      return error;
     CPUPipelineOptions pipelineOptions;
     pipelineOptions.emitCInterface = true;
     if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))

@@ -62,6 +62,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Vector/Transforms/SubsetOpInterfaceImpl.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -81,7 +82,8 @@ void mlir::moe::registerAllDialects(DialectRegistry &registry) {
                   bufferization::BufferizationDialect, memref::MemRefDialect,
                   cf::ControlFlowDialect, LLVM::LLVMDialect, omp::OpenMPDialect,
                   vector::VectorDialect, gpu::GPUDialect, NVVM::NVVMDialect,
-                  index::IndexDialect, ub::UBDialect>();
+                  index::IndexDialect, ub::UBDialect,
+                  x86vector::X86VectorDialect>();
   // The func inliner interface, so that graphs split into functions can be
   // inlined before the moe passes.
   func::registerAllExtensions(registry);

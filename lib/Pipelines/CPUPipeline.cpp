@@ -184,11 +184,12 @@ void mlir::moe::pipelines::addHostToLLVMStage(
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   // The expert kernels' vector ops: transfers -> (masked) loads and stores,
-  // fma -> llvm.fma, and the reductions of the dot products as trees
-  // (reassociated), not as 16 sequential adds.
+  // fma -> llvm.fma, x86vector.avx512.dot -> vdpbf16ps, and the reductions
+  // of the dot products as trees (reassociated), not as 16 sequential adds.
   {
     ConvertVectorToLLVMPassOptions vectorOptions;
     vectorOptions.reassociateFPReductions = true;
+    vectorOptions.x86Vector = true;
     pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
   }
   // memref -> llvm (malloc/free, descriptors, memcpy or the runtime's

@@ -20,6 +20,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/TargetSelect.h"
@@ -368,4 +369,40 @@ mlir::moe::createHostTargetMachine(llvm::StringRef cpu) {
     return llvm::createStringError("cannot create a target machine for CPU '" +
                                    cpuName + "' on " + triple.str());
   return machine;
+}
+
+llvm::Error mlir::moe::fitTargetToMachine(ModuleOp module,
+                                          const llvm::TargetMachine &machine) {
+  MLIRContext *context = module.getContext();
+  StringRef name = MoEDialect::getTargetAttrName();
+  context->getOrLoadDialect<MoEDialect>();
+  auto target = module->getAttrOfType<TargetAttr>(name);
+  bool hasBf16Dot =
+      machine.getMCSubtargetInfo()->checkFeatures("+avx512bf16,+avx512f");
+  Bf16Dot machineBf16Dot = hasBf16Dot ? Bf16Dot::Avx512 : Bf16Dot::None;
+  if (!target) {
+    // Without a #moe.target the host default applies; it needs no
+    // attribute where it already describes this CPU.
+    if (TargetAttr::getHostDefault(context).getBf16Dot() == machineBf16Dot)
+      return llvm::Error::success();
+    target = TargetAttr::get(context, TargetKind::CPU, 0, 0, 0, 0, 0, 0,
+                             Bf16Dot::Unset);
+  }
+  if (target.getKind() != TargetKind::CPU)
+    return llvm::Error::success();
+  if (target.getBf16Dot() == Bf16Dot::Avx512 && !hasBf16Dot)
+    return llvm::createStringError(
+        "the module's #moe.target has bf16_dot = avx512, but CPU '" +
+        machine.getTargetCPU().str() +
+        "' has no AVX512-BF16: compile for a CPU with it, or set bf16_dot = "
+        "none");
+  if (target.getBf16Dot() != Bf16Dot::Unset)
+    return llvm::Error::success();
+  module->setAttr(
+      name,
+      TargetAttr::get(context, target.getKind(), target.getFastMemoryBytes(),
+                      target.getSharedCacheBytes(), target.getVectorBits(),
+                      target.getComputeUnits(), target.getBandwidthGbps(),
+                      target.getPeakGflops(), machineBf16Dot));
+  return llvm::Error::success();
 }

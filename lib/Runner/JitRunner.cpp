@@ -661,6 +661,11 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
     arguments.push_back(std::move(*argument));
   }
 
+  auto machine = createHostTargetMachine();
+  if (!machine)
+    return machine.takeError();
+  if (llvm::Error error = fitTargetToMachine(module, **machine))
+    return error;
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.emitCInterface = true;
   if (llvm::Error error = lowerToLLVMDialect(module, pipelineOptions))
@@ -678,9 +683,6 @@ llvm::Error mlir::moe::runModule(ModuleOp module, const RunOptions &options,
     return llvm::createStringError("@" + *entry +
                                    " changed its signature when lowered");
 
-  auto machine = createHostTargetMachine();
-  if (!machine)
-    return machine.takeError();
   auto transformer = makeOptimizingTransformer(/*optLevel=*/3,
                                                /*sizeLevel=*/0, machine->get());
   llvm::SmallVector<llvm::StringRef> libraries(options.sharedLibraries.begin(),

@@ -27,7 +27,8 @@ constexpr uint64_t kMiB = 1024 * 1024;
 TargetAttr cpuTarget(MLIRContext &context, uint64_t l2) {
   return TargetAttr::get(&context, TargetKind::CPU, l2, 32 * kMiB,
                          /*vectorBits=*/512, /*computeUnits=*/2,
-                         /*bandwidthGbps=*/70, /*peakGflops=*/450);
+                         /*bandwidthGbps=*/70, /*peakGflops=*/450,
+                         Bf16Dot::Avx512);
 }
 
 ExpertProblem makeProblem(int64_t model, int64_t hidden, int64_t experts,
@@ -45,12 +46,18 @@ TEST_F(ExpertCostModelTest, RegisterBlockFollowsVectorWidth) {
   EXPECT_EQ(wide.lanes, 16);
   EXPECT_EQ(wide.tokenVectors, 2);
   EXPECT_EQ(wide.modelRows, 8);
+  EXPECT_TRUE(wide.bf16Dot);
   auto avx2 = TargetAttr::get(&context, TargetKind::CPU, kMiB, 32 * kMiB, 256,
-                              2, 70, 200);
+                              2, 70, 200, Bf16Dot::None);
   ExpertRegisterBlock narrow = getExpertRegisterBlock(avx2);
   EXPECT_EQ(narrow.lanes, 8);
   EXPECT_EQ(narrow.tokenVectors, 1);
   EXPECT_EQ(narrow.modelRows, 4);
+  EXPECT_FALSE(narrow.bf16Dot);
+  // An AVX-512 CPU without AVX512-BF16 extends bf16 to f32 instead.
+  auto noBf16 = TargetAttr::get(&context, TargetKind::CPU, kMiB, 32 * kMiB, 512,
+                                2, 70, 450, Bf16Dot::None);
+  EXPECT_FALSE(getExpertRegisterBlock(noBf16).bf16Dot);
 }
 
 TEST_F(ExpertCostModelTest, TilesFitTheBudgetAndDivideF) {
@@ -144,10 +151,10 @@ TEST_F(ExpertCostModelTest, GemvTileIsLongForContiguousDownRows) {
                 .hiddenTile,
             512);
   // One core: all of F.
-  TargetAttr oneCore =
-      TargetAttr::get(&context, TargetKind::CPU, kMiB, 32 * kMiB,
-                      /*vectorBits=*/512, /*computeUnits=*/1,
-                      /*bandwidthGbps=*/70, /*peakGflops=*/450);
+  TargetAttr oneCore = TargetAttr::get(
+      &context, TargetKind::CPU, kMiB, 32 * kMiB,
+      /*vectorBits=*/512, /*computeUnits=*/1,
+      /*bandwidthGbps=*/70, /*peakGflops=*/450, Bf16Dot::Avx512);
   EXPECT_EQ(chooseExpertTiling(makeProblem(2048, 1024, 64, 8), oneCore, 0,
                                ExpertKernel::Gemv)
                 .hiddenTile,

@@ -48,6 +48,10 @@ struct ExpertRegisterBlock {
   int64_t tokenVectors = 2;
   /// gemv: weight rows streamed together (each a vector accumulator).
   int64_t gemvRows = 4;
+  /// bf16 operands multiply in pairs with AVX512-BF16's vdpbf16ps (two
+  /// products per f32 lane, accumulated in f32) instead of being extended
+  /// to f32 for FMAs (the target's bf16_dot is avx512, 16 lanes).
+  bool bf16Dot = false;
 };
 
 /// The register blocking for a target's vector width.

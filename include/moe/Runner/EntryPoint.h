@@ -123,6 +123,14 @@ llvm::Error lowerToLLVMDialect(ModuleOp module,
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createHostTargetMachine(llvm::StringRef cpu = "");
 
+/// Fits the module's #moe.target (before lowering) to the CPU `machine`
+/// compiles for: an unset bf16_dot follows the CPU's AVX512-BF16 (where
+/// --cpu names another CPU than this one, the host default would not), and
+/// bf16_dot = avx512 for a CPU without it is an error rather than code that
+/// cannot be selected or run.
+llvm::Error fitTargetToMachine(ModuleOp module,
+                               const llvm::TargetMachine &machine);
+
 /// A parsed .mlir model file. Its diagnostic handler stays installed while
 /// the object lives, so that errors of the passes run on the module later
 /// point into the file too.

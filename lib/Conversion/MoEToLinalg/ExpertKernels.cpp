@@ -20,7 +20,15 @@
 //   hidden tile of F-tile x token tile; the output accumulates transposed
 //   (D x tile) and is transposed back once per token tile.
 //
-// All accumulation is f32; bf16/f16 operands are extended on load.
+// All accumulation is f32. bf16/f16 operands are extended on load, except
+// where the target has AVX512-BF16 and rows and weights are all bf16: then
+// the kernels multiply pairs of bf16 with vdpbf16ps (x86vector.avx512.dot),
+// which does twice the products of an FMA per instruction and needs no
+// extension. Its operands are pairs along the reduction dimension, so the
+// gemm's transposed rows and hidden tile hold, for each pair of reduction
+// indices, each token's two values side by side ([D/2, 2 x tile] in bf16),
+// and the hidden tile is rounded to bf16 (as a bf16 model's framework
+// rounds its intermediate).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +43,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -56,6 +65,8 @@ struct ExpertFFN {
   int64_t model = 0;
   int64_t hidden = 0;
   ExpertRegisterBlock block;
+  /// Multiply bf16 pairs with vdpbf16ps (see the file comment).
+  bool bf16Dot = false;
 
   bool gated() const { return static_cast<bool>(gate); }
   VectorType vectorType(MLIRContext *context) const {
@@ -79,17 +90,50 @@ Value toF32(LocBuilder &b, Value value) {
 }
 
 /// A vector of `lanes` consecutive elements of `tensor` along its last
-/// dimension at `indices`, in f32. Out-of-bounds elements (only where
-/// `inBounds` is false) read as 0.
-Value readVector(LocBuilder &b, Value tensor, ValueRange indices, int64_t lanes,
-                 bool inBounds) {
+/// dimension at `indices`, in the tensor's element type. Out-of-bounds
+/// elements (only where `inBounds` is false) read as 0.
+Value readRawVector(LocBuilder &b, Value tensor, ValueRange indices,
+                    int64_t lanes, bool inBounds) {
   Type element = cast<RankedTensorType>(tensor.getType()).getElementType();
   auto type = VectorType::get({lanes}, element);
   Value padding = floatConstant(b, element, 0.0);
   SmallVector<bool> bounds = {inBounds};
-  Value vector = vector::TransferReadOp::create(
-      b, type, tensor, indices, padding, ArrayRef<bool>(bounds));
-  return toF32(b, vector);
+  return vector::TransferReadOp::create(b, type, tensor, indices, padding,
+                                        ArrayRef<bool>(bounds));
+}
+
+/// The same in f32.
+Value readVector(LocBuilder &b, Value tensor, ValueRange indices, int64_t lanes,
+                 bool inBounds) {
+  return toF32(b, readRawVector(b, tensor, indices, lanes, inBounds));
+}
+
+/// The two consecutive bf16 elements of `tensor` at `indices` (a pair of
+/// reduction indices) in every 32-bit lane of a vector<2 lanes x bf16>: the
+/// weight operand of vdpbf16ps in the gemm (one 32-bit broadcast).
+Value broadcastPair(LocBuilder &b, Value tensor, ValueRange indices,
+                    int64_t lanes) {
+  Value pair = readRawVector(b, tensor, indices, 2, /*inBounds=*/true);
+  Type i32 = b.getI32Type();
+  Value word = vector::BitCastOp::create(b, VectorType::get({1}, i32), pair);
+  Value scalar = vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
+  Value words =
+      vector::BroadcastOp::create(b, VectorType::get({lanes}, i32), scalar);
+  return vector::BitCastOp::create(
+      b, VectorType::get({2 * lanes}, b.getBF16Type()), words);
+}
+
+/// accumulator + Σ over each lane's pair of a · b (vdpbf16ps): `a` and `b`
+/// are vector<2 lanes x bf16>, `accumulator` vector<lanes x f32>.
+Value dotPairs(LocBuilder &b, Value accumulator, Value lhs, Value rhs) {
+  return x86vector::DotBF16Op::create(b, accumulator.getType(), accumulator,
+                                      lhs, rhs);
+}
+
+/// `vector` (f32) rounded to bf16.
+Value toBf16(LocBuilder &b, Value vector) {
+  return arith::TruncFOp::create(
+      b, cast<VectorType>(vector.getType()).clone(b.getBF16Type()), vector);
 }
 
 /// One element of `tensor` in f32, broadcast to a vector of `type`.
@@ -160,30 +204,36 @@ SmallVector<Value> forRowBlocks(LocBuilder &b, int64_t total,
 
 /// Dot products over a contiguous run of `length` elements: returns, for
 /// each of `rows` weight rows r, Σ_k weight(r, k) · operand(k) in f32.
-/// `operand(k, inBounds)` and `weight(r, k, inBounds)` read vectors of the
-/// target's width starting at k; the last partial vector is read with
+/// `operand(k, inBounds)` and `weight(r, k, inBounds)` read the vectors
+/// starting at k (the target's width in f32, or twice as many bf16 with
+/// `bf16Dot`, multiplied in pairs); the last partial vector is read with
 /// inBounds false (masked, zero-padded).
 SmallVector<Value>
 buildRowDots(LocBuilder &b, int64_t rows, int64_t length, int64_t lanes,
+             bool bf16Dot,
              function_ref<Value(LocBuilder &, Value, bool)> operand,
              function_ref<Value(LocBuilder &, int64_t, Value, bool)> weight) {
   auto type = VectorType::get({lanes}, b.getF32Type());
   SmallVector<Value> accumulators(rows, zeroVector(b, type));
+  int64_t elementsPerStep = bf16Dot ? 2 * lanes : lanes;
   auto step = [&](LocBuilder &s, Value k, bool inBounds, ValueRange args) {
     Value x = operand(s, k, inBounds);
     SmallVector<Value> next;
-    for (int64_t r = 0; r < rows; ++r)
-      next.push_back(
-          vector::FMAOp::create(s, weight(s, r, k, inBounds), x, args[r]));
+    for (int64_t r = 0; r < rows; ++r) {
+      Value w = weight(s, r, k, inBounds);
+      next.push_back(bf16Dot ? dotPairs(s, args[r], w, x)
+                             : vector::FMAOp::create(s, w, x, args[r]));
+    }
     return next;
   };
-  int64_t full = length / lanes * lanes;
+  int64_t full = length / elementsPerStep * elementsPerStep;
   if (full > 0)
-    accumulators = buildSteppedLoop(
-        b, indexConstant(b, 0), indexConstant(b, full), indexConstant(b, lanes),
-        accumulators, [&](LocBuilder &s, Value k, ValueRange args) {
-          return step(s, k, /*inBounds=*/true, args);
-        });
+    accumulators =
+        buildSteppedLoop(b, indexConstant(b, 0), indexConstant(b, full),
+                         indexConstant(b, elementsPerStep), accumulators,
+                         [&](LocBuilder &s, Value k, ValueRange args) {
+                           return step(s, k, /*inBounds=*/true, args);
+                         });
   if (full < length)
     accumulators =
         step(b, indexConstant(b, full), /*inBounds=*/false, accumulators);
@@ -213,6 +263,15 @@ struct TileRange {
 // gemv: vectors along the reduction dimension
 //===----------------------------------------------------------------------===//
 
+/// One step's vector of a gemv dot product at `indices`: lanes f32, or
+/// 2 x lanes bf16 with bf16Dot.
+Value readDotOperand(LocBuilder &b, const ExpertFFN &ffn, Value tensor,
+                     ValueRange indices, bool inBounds) {
+  if (ffn.bf16Dot)
+    return readRawVector(b, tensor, indices, 2 * ffn.block.lanes, inBounds);
+  return readVector(b, tensor, indices, ffn.block.lanes, inBounds);
+}
+
 /// hidden[l] for the F-tile rows [f0 + first, f0 + first + rows) of row
 /// `token`: the gate and up dot products of one block of weight rows share
 /// each loaded vector of the row.
@@ -223,18 +282,22 @@ Value gemvHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, Value rows,
   SmallVector<Value> weightRows =
       consecutiveIndices(b, addIndex(b, f0, first), count);
   SmallVector<Value> sums = buildRowDots(
-      b, matrices * count, ffn.model, ffn.block.lanes,
+      b, matrices * count, ffn.model, ffn.block.lanes, ffn.bf16Dot,
       [&](LocBuilder &s, Value k, bool inBounds) {
-        return readVector(s, rows, {token, k}, ffn.block.lanes, inBounds);
+        return readDotOperand(s, ffn, rows, {token, k}, inBounds);
       },
       [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
         Value matrix = r < count && ffn.gated() ? ffn.gate : ffn.up;
-        return readVector(s, matrix, {ffn.expert, weightRows[r % count], k},
-                          ffn.block.lanes, inBounds);
+        return readDotOperand(s, ffn, matrix,
+                              {ffn.expert, weightRows[r % count], k}, inBounds);
       });
   for (int64_t r = 0; r < count; ++r) {
     Value value = ffn.gated() ? activate(b, ffn, sums[r], sums[count + r])
                               : activate(b, ffn, Value(), sums[r]);
+    // With bf16Dot the hidden tile is bf16: the down dot products read it
+    // in pairs.
+    if (ffn.bf16Dot)
+      value = arith::TruncFOp::create(b, b.getBF16Type(), value);
     hidden = tensor::InsertOp::create(b, value, hidden,
                                       ValueRange{token, addIndex(b, first, r)});
   }
@@ -247,15 +310,14 @@ Value gemvDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
                     Value token, Value f0, Value first, int64_t count,
                     Value hidden, Value out) {
   SmallVector<Value> sums = buildRowDots(
-      b, count, hiddenTile, ffn.block.lanes,
+      b, count, hiddenTile, ffn.block.lanes, ffn.bf16Dot,
       [&](LocBuilder &s, Value k, bool inBounds) {
-        return readVector(s, hidden, {token, k}, ffn.block.lanes, inBounds);
+        return readDotOperand(s, ffn, hidden, {token, k}, inBounds);
       },
       [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
-        return readVector(
-            s, ffn.down,
-            {ffn.expert, addIndex(s, first, r), addIndex(s, f0, k)},
-            ffn.block.lanes, inBounds);
+        return readDotOperand(
+            s, ffn, ffn.down,
+            {ffn.expert, addIndex(s, first, r), addIndex(s, f0, k)}, inBounds);
       });
   for (int64_t r = 0; r < count; ++r) {
     SmallVector<Value> at = {token, addIndex(b, first, r)};
@@ -272,8 +334,9 @@ Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
   Value out =
       filledTensor(b, {count, b.getIndexAttr(ffn.model)}, f32Constant(b, 0.0));
   // The hidden tile of all rows (rows x F-tile), allocated once per expert.
+  Type hiddenType = ffn.bf16Dot ? b.getBF16Type() : f32;
   Value hidden0 = bufferization::AllocTensorOp::create(
-      b, RankedTensorType::get({ShapedType::kDynamic, hiddenTile}, f32),
+      b, RankedTensorType::get({ShapedType::kDynamic, hiddenTile}, hiddenType),
       ValueRange{count});
   // Per F-tile: each block of weight rows is loaded for the first row and
   // re-read from L1 for the others (rows innermost), so the expert's
@@ -329,6 +392,28 @@ Value transposeInto(LocBuilder &b, Value source, Value init) {
       .getResult(0);
 }
 
+/// A linalg.generic that writes `source` ([tokens, D]) into `init`
+/// ([D/2, tokens, 2], bf16) in the pair layout: init[p, t, i] = source[t,
+/// 2p + i].
+Value pairTransposeInto(LocBuilder &b, Value source, Value init) {
+  MLIRContext *context = b.getContext();
+  AffineExpr t = getAffineDimExpr(0, context), p = getAffineDimExpr(1, context),
+             i = getAffineDimExpr(2, context);
+  auto sourceMap = AffineMap::get(3, 0, {t, p * 2 + i}, context);
+  auto initMap = AffineMap::get(3, 0, {p, t, i}, context);
+  Type target = cast<RankedTensorType>(init.getType()).getElementType();
+  SmallVector<utils::IteratorType> parallel(3, utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, TypeRange{init.getType()}, ValueRange{source}, ValueRange{init},
+             SmallVector<AffineMap>{sourceMap, initMap}, parallel,
+             [&](OpBuilder &nested, Location loc, ValueRange args) {
+               LocBuilder inner(loc, nested);
+               linalg::YieldOp::create(
+                   inner, ValueRange{convertFloat(inner, args[0], target)});
+             })
+      .getResult(0);
+}
+
 /// The body of one register block of tokens: gets the first token of each
 /// of its vectors and the iter_arg, returns the updated iter_arg.
 using TokenBlockBody =
@@ -357,6 +442,35 @@ Value forTokenBlocks(LocBuilder &b, const ExpertFFN &ffn, TokenBlocks blocks,
                    })[0];
 }
 
+/// The gemm's operands at reduction step `step` (an index): the vector of
+/// tokens from `column` of a transposed tile, and a weight element of
+/// `matrix` at `indices` (the reduction index last) broadcast to all lanes.
+/// With bf16Dot a step covers a pair of reduction indices: the tile is
+/// read in its pair layout and the weight pair is broadcast.
+Value readTokenVector(LocBuilder &b, const ExpertFFN &ffn, Value tile,
+                      Value step, Value column) {
+  if (ffn.bf16Dot)
+    return readRawVector(b, tile, {step, mulIndex(b, column, 2)},
+                         2 * ffn.block.lanes, /*inBounds=*/true);
+  return readVector(b, tile, {step, column}, ffn.block.lanes,
+                    /*inBounds=*/true);
+}
+Value broadcastWeight(LocBuilder &b, const ExpertFFN &ffn, Value matrix,
+                      Value expert, Value row, Value step) {
+  if (ffn.bf16Dot)
+    return broadcastPair(b, matrix, {expert, row, mulIndex(b, step, 2)},
+                         ffn.block.lanes);
+  return broadcastElement(b, matrix, {expert, row, step},
+                          ffn.vectorType(b.getContext()));
+}
+/// accumulator + weight · tokens (one FMA, or vdpbf16ps on pairs).
+Value multiplyAdd(LocBuilder &b, const ExpertFFN &ffn, Value weight,
+                  Value tokens, Value accumulator) {
+  if (ffn.bf16Dot)
+    return dotPairs(b, accumulator, weight, tokens);
+  return vector::FMAOp::create(b, weight, tokens, accumulator);
+}
+
 /// The hidden tile rows [first, first + count) for all tokens of the tile:
 /// hidden[l, t] = act(Σ_d gate[e, f0 + l, d] · xt[d, t]) · (same for up).
 Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, TokenBlocks blocks,
@@ -365,6 +479,7 @@ Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, TokenBlocks blocks,
   const ExpertRegisterBlock &block = ffn.block;
   VectorType vectorType = ffn.vectorType(b.getContext());
   int64_t matrices = ffn.gated() ? 2 : 1;
+  int64_t steps = ffn.bf16Dot ? ffn.model / 2 : ffn.model;
   SmallVector<Value> weightRows =
       consecutiveIndices(b, addIndex(b, f0, first), count);
   return forTokenBlocks(
@@ -374,37 +489,54 @@ Value gemmHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, TokenBlocks blocks,
         SmallVector<Value> zeros(matrices * count * block.tokenVectors,
                                  zeroVector(t, vectorType));
         SmallVector<Value> sums = buildLoop(
-            t, indexConstant(t, 0), indexConstant(t, ffn.model), zeros,
+            t, indexConstant(t, 0), indexConstant(t, steps), zeros,
             [&](LocBuilder &s, Value d, ValueRange acc) {
               SmallVector<Value> tokens;
               for (Value column : columns)
-                tokens.push_back(readVector(s, transposedRows, {d, column},
-                                            block.lanes, /*inBounds=*/true));
+                tokens.push_back(
+                    readTokenVector(s, ffn, transposedRows, d, column));
               SmallVector<Value> next(acc);
               for (int64_t m = 0; m < matrices; ++m) {
                 Value matrix = m == 0 && ffn.gated() ? ffn.gate : ffn.up;
                 for (int64_t r = 0; r < count; ++r) {
-                  Value weight = broadcastElement(
-                      s, matrix, {ffn.expert, weightRows[r], d}, vectorType);
+                  Value weight = broadcastWeight(s, ffn, matrix, ffn.expert,
+                                                 weightRows[r], d);
                   for (int64_t j = 0; j < block.tokenVectors; ++j) {
                     int64_t at = (m * count + r) * block.tokenVectors + j;
-                    next[at] =
-                        vector::FMAOp::create(s, weight, tokens[j], next[at]);
+                    next[at] = multiplyAdd(s, ffn, weight, tokens[j], next[at]);
                   }
                 }
               }
               return next;
             });
+        SmallVector<Value> values;
         for (int64_t r = 0; r < count; ++r)
           for (int64_t j = 0; j < block.tokenVectors; ++j) {
             Value gate = sums[r * block.tokenVectors + j];
-            Value value =
+            values.push_back(
                 ffn.gated()
                     ? activate(t, ffn, gate,
                                sums[(count + r) * block.tokenVectors + j])
-                    : activate(t, ffn, Value(), gate);
-            result = writeVector(t, value, result,
-                                 {addIndex(t, first, r), columns[j]});
+                    : activate(t, ffn, Value(), gate));
+          }
+        if (!ffn.bf16Dot) {
+          for (int64_t r = 0; r < count; ++r)
+            for (int64_t j = 0; j < block.tokenVectors; ++j)
+              result = writeVector(t, values[r * block.tokenVectors + j],
+                                   result, {addIndex(t, first, r), columns[j]});
+          return result;
+        }
+        // Pair layout: rows 2q and 2q + 1 (first and count are even)
+        // interleave into row q, each token's two values side by side.
+        Value firstPair = arith::DivUIOp::create(t, first, indexConstant(t, 2));
+        for (int64_t r = 0; r < count; r += 2)
+          for (int64_t j = 0; j < block.tokenVectors; ++j) {
+            Value pairs = vector::InterleaveOp::create(
+                t, values[r * block.tokenVectors + j],
+                values[(r + 1) * block.tokenVectors + j]);
+            result = writeVector(
+                t, toBf16(t, pairs), result,
+                {addIndex(t, firstPair, r / 2), mulIndex(t, columns[j], 2)});
           }
         return result;
       });
@@ -416,7 +548,6 @@ Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
                     TokenBlocks blocks, Value hidden, Value f0, Value first,
                     int64_t count, Value transposedOut) {
   const ExpertRegisterBlock &block = ffn.block;
-  VectorType vectorType = ffn.vectorType(b.getContext());
   SmallVector<Value> modelRows = consecutiveIndices(b, first, count);
   return forTokenBlocks(
       b, ffn, blocks, transposedOut,
@@ -426,26 +557,31 @@ Value gemmDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
           for (Value column : columns)
             initial.push_back(readVector(t, result, {modelRows[r], column},
                                          block.lanes, /*inBounds=*/true));
-        SmallVector<Value> sums = buildLoop(
-            t, indexConstant(t, 0), indexConstant(t, hiddenTile), initial,
-            [&](LocBuilder &s, Value k, ValueRange acc) {
-              SmallVector<Value> hiddenVectors;
-              for (Value column : columns)
-                hiddenVectors.push_back(
-                    readVector(s, hidden, {k, column}, block.lanes, true));
-              Value f = addIndex(s, f0, k);
-              SmallVector<Value> next(acc);
-              for (int64_t r = 0; r < count; ++r) {
-                Value weight = broadcastElement(
-                    s, ffn.down, {ffn.expert, modelRows[r], f}, vectorType);
-                for (int64_t j = 0; j < block.tokenVectors; ++j) {
-                  int64_t at = r * block.tokenVectors + j;
-                  next[at] = vector::FMAOp::create(s, weight, hiddenVectors[j],
-                                                   next[at]);
-                }
-              }
-              return next;
-            });
+        int64_t steps = ffn.bf16Dot ? hiddenTile / 2 : hiddenTile;
+        // The F-tile's first column of down in reduction steps.
+        Value f0Step = ffn.bf16Dot
+                           ? arith::DivUIOp::create(t, f0, indexConstant(t, 2))
+                           : f0;
+        SmallVector<Value> sums =
+            buildLoop(t, indexConstant(t, 0), indexConstant(t, steps), initial,
+                      [&](LocBuilder &s, Value k, ValueRange acc) {
+                        SmallVector<Value> hiddenVectors;
+                        for (Value column : columns)
+                          hiddenVectors.push_back(
+                              readTokenVector(s, ffn, hidden, k, column));
+                        Value f = addIndex(s, f0Step, k);
+                        SmallVector<Value> next(acc);
+                        for (int64_t r = 0; r < count; ++r) {
+                          Value weight = broadcastWeight(
+                              s, ffn, ffn.down, ffn.expert, modelRows[r], f);
+                          for (int64_t j = 0; j < block.tokenVectors; ++j) {
+                            int64_t at = r * block.tokenVectors + j;
+                            next[at] = multiplyAdd(s, ffn, weight,
+                                                   hiddenVectors[j], next[at]);
+                          }
+                        }
+                        return next;
+                      });
         for (int64_t r = 0; r < count; ++r)
           for (int64_t j = 0; j < block.tokenVectors; ++j)
             result = writeVector(t, sums[r * block.tokenVectors + j], result,
@@ -465,13 +601,20 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
   // allocates each once per expert. bufferization.alloc_tensor, not
   // tensor.empty: CSE would merge equal empty tensors into one, and the
   // three buffers would then alias.
-  auto tileBuffer = [&](int64_t rows) -> Value {
+  auto tileBuffer = [&](ArrayRef<int64_t> shape, Type element) -> Value {
     return bufferization::AllocTensorOp::create(
-        b, RankedTensorType::get({rows, tokenTile}, f32), ValueRange{});
+        b, RankedTensorType::get(shape, element), ValueRange{});
   };
-  Value transposedRows0 = tileBuffer(ffn.model);
-  Value transposedOut0 = tileBuffer(ffn.model);
-  Value hidden0 = tileBuffer(hiddenTile);
+  // With bf16Dot the rows and the hidden tile are bf16 in the pair layout
+  // (the rows [D/2, tile, 2], read as [D/2, 2 x tile]).
+  Type bf16 = b.getBF16Type();
+  Value transposedRows0 = ffn.bf16Dot
+                              ? tileBuffer({ffn.model / 2, tokenTile, 2}, bf16)
+                              : tileBuffer({ffn.model, tokenTile}, f32);
+  Value transposedOut0 = tileBuffer({ffn.model, tokenTile}, f32);
+  Value hidden0 = ffn.bf16Dot
+                      ? tileBuffer({hiddenTile / 2, 2 * tokenTile}, bf16)
+                      : tileBuffer({hiddenTile, tokenTile}, f32);
   Value tiles =
       arith::CeilDivSIOp::create(b, count, indexConstant(b, tokenTile));
   return buildLoop(
@@ -482,25 +625,45 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
         Value tokens =
             arith::MinSIOp::create(t, indexConstant(t, tokenTile),
                                    arith::SubIOp::create(t, count, r0));
-        // The tile's rows, transposed to D x tile in f32; the padding
-        // tokens are zero (their results are never written back).
+        // The tile's rows, transposed to D x tile in f32 (or to the bf16
+        // pair layout); the padding tokens are zero (their results are
+        // never written back).
         Value transposedRows =
-            linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[1]})
+            linalg::FillOp::create(
+                t, ValueRange{ffn.bf16Dot ? floatConstant(t, bf16, 0.0) : zero},
+                ValueRange{args[1]})
                 .getResult(0);
         Value source = tensor::ExtractSliceOp::create(
             t, rows, ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
             ArrayRef<OpFoldResult>{tokens, model},
             ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
-        Value destination = tensor::ExtractSliceOp::create(
-            t, transposedRows,
-            ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{model, tokens},
-            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
-        transposedRows = tensor::InsertSliceOp::create(
-            t, transposeInto(t, source, destination), transposedRows,
-            ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{model, tokens},
-            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        if (ffn.bf16Dot) {
+          SmallVector<OpFoldResult> offsets(3, t.getIndexAttr(0));
+          SmallVector<OpFoldResult> sizes = {t.getIndexAttr(ffn.model / 2),
+                                             tokens, t.getIndexAttr(2)};
+          SmallVector<OpFoldResult> strides(3, t.getIndexAttr(1));
+          Value destination = tensor::ExtractSliceOp::create(
+              t, transposedRows, offsets, sizes, strides);
+          transposedRows = tensor::InsertSliceOp::create(
+              t, pairTransposeInto(t, source, destination), transposedRows,
+              offsets, sizes, strides);
+        } else {
+          Value destination = tensor::ExtractSliceOp::create(
+              t, transposedRows,
+              ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{model, tokens},
+              ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+          transposedRows = tensor::InsertSliceOp::create(
+              t, transposeInto(t, source, destination), transposedRows,
+              ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{model, tokens},
+              ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        }
+        // The form the kernels read: [D, tile] or [D/2, 2 x tile].
+        Value transposedView = transposedRows;
+        if (ffn.bf16Dot)
+          transposedView = tensor::CollapseShapeOp::create(
+              t, transposedRows, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
         Value transposedOut =
             linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[2]})
                 .getResult(0);
@@ -546,10 +709,10 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
                   h, hiddenTile, ffn.block.hiddenRows, {hArgs[1]},
                   [&](LocBuilder &s, Value first, int64_t n,
                       ValueRange blockArgs) {
-                    Value result = gemmHiddenBlock(s, ffn, wide, transposedRows,
+                    Value result = gemmHiddenBlock(s, ffn, wide, transposedView,
                                                    f0, first, n, blockArgs[0]);
                     if (hasNarrow)
-                      result = gemmHiddenBlock(s, narrow, last, transposedRows,
+                      result = gemmHiddenBlock(s, narrow, last, transposedView,
                                                f0, first, n, result);
                     return SmallVector<Value>{result};
                   })[0];
@@ -631,6 +794,15 @@ Value mlir::moe::lowering::buildTiledExpertFFN(LocBuilder &b, ExpertsOp op,
   ffn.block = getExpertRegisterBlock(getTargetOrHostDefault(op));
 
   int64_t hiddenTile = kernelHiddenTile(op, tiling);
+  // vdpbf16ps where every operand is bf16 and the reductions (D, the
+  // F-tile) and the gemm's hidden row blocks come in whole pairs.
+  auto isBf16 = [](Value value) {
+    return value && getElementTypeOrSelf(value.getType()).isBF16();
+  };
+  ffn.bf16Dot = ffn.block.bf16Dot && isBf16(rows) && isBf16(ffn.up) &&
+                isBf16(ffn.down) && (!ffn.gated() || isBf16(ffn.gate)) &&
+                ffn.model % 2 == 0 && hiddenTile % 2 == 0 &&
+                ffn.block.hiddenRows % 2 == 0;
   int64_t blockTokens = ffn.block.lanes * ffn.block.tokenVectors;
   int64_t tokenTile =
       llvm::divideCeil(std::max<int64_t>(1, tiling.getTokenTile()),

@@ -13,6 +13,7 @@
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <thread>
 
@@ -44,11 +45,12 @@ protected:
   /// True when `target`'s parameters satisfy the verifier.
   bool verifies(TargetAttr target) {
     test::DiagnosticCollector diagnostics(context);
-    bool valid = succeeded(TargetAttr::verify(
-        [&] { return emitError(UnknownLoc::get(&context)); }, target.getKind(),
-        target.getFastMemoryBytes(), target.getSharedCacheBytes(),
-        target.getVectorBits(), target.getComputeUnits(),
-        target.getBandwidthGbps(), target.getPeakGflops()));
+    bool valid = succeeded(
+        TargetAttr::verify([&] { return emitError(UnknownLoc::get(&context)); },
+                           target.getKind(), target.getFastMemoryBytes(),
+                           target.getSharedCacheBytes(), target.getVectorBits(),
+                           target.getComputeUnits(), target.getBandwidthGbps(),
+                           target.getPeakGflops(), target.getBf16Dot()));
     EXPECT_EQ(valid, diagnostics.empty()) << diagnostics.str();
     return valid;
   }
@@ -57,7 +59,8 @@ protected:
   static bool isComplete(TargetAttr target) {
     return target.getFastMemoryBytes() && target.getSharedCacheBytes() &&
            target.getVectorBits() && target.getComputeUnits() &&
-           target.getBandwidthGbps() && target.getPeakGflops();
+           target.getBandwidthGbps() && target.getPeakGflops() &&
+           target.getBf16Dot() != Bf16Dot::Unset;
   }
 };
 
@@ -73,8 +76,8 @@ TEST_F(TargetAttrTest, ParsesGivenParametersAndDefaultsTheRest) {
   EXPECT_EQ(target.getBandwidthGbps(), 0u);
   EXPECT_EQ(target.getPeakGflops(), 0u);
   // The parsed attribute is the uniqued one built from C++.
-  EXPECT_EQ(target,
-            TargetAttr::get(&context, TargetKind::CPU, 1048576, 0, 0, 0, 0, 0));
+  EXPECT_EQ(target, TargetAttr::get(&context, TargetKind::CPU, 1048576, 0, 0, 0,
+                                    0, 0, Bf16Dot::Unset));
 }
 
 TEST_F(TargetAttrTest, PrintingRoundTrips) {
@@ -113,7 +116,8 @@ TEST_F(TargetAttrTest, VerifierRejectsBadVectorWidth) {
     auto emitter = [&] { return emitError(UnknownLoc::get(&context)); };
     uint64_t unset = 0;
     return TargetAttr::getChecked(emitter, &context, TargetKind::CPU, unset,
-                                  unset, vectorBits, unset, unset, unset);
+                                  unset, vectorBits, unset, unset, unset,
+                                  Bf16Dot::Unset);
   };
   EXPECT_FALSE(getWithVectorBits(100));
   EXPECT_TRUE(diagnostics.contains("but found 100")) << diagnostics.str();
@@ -137,6 +141,29 @@ TEST_F(TargetAttrTest, VerifierRejectsCpuSharedCacheBelowFastMemory) {
                           "2097152, shared_cache_bytes = 1048576>"));
 }
 
+TEST_F(TargetAttrTest, Bf16DotParsesPrintsAndDefaults) {
+  TargetAttr without = parseTarget("#moe.target<kind = cpu, bf16_dot = none>");
+  ASSERT_TRUE(without);
+  EXPECT_EQ(without.getBf16Dot(), Bf16Dot::None);
+  EXPECT_EQ(print(without), "#moe.target<kind = cpu, bf16_dot = none>");
+  // An explicit choice survives withDefaults(); unset takes the host's.
+  EXPECT_EQ(without.withDefaults().getBf16Dot(), Bf16Dot::None);
+  TargetAttr with = parseTarget("#moe.target<kind = cpu, bf16_dot = avx512>");
+  ASSERT_TRUE(with);
+  EXPECT_EQ(with.withDefaults().getBf16Dot(), Bf16Dot::Avx512);
+  TargetAttr unset = parseTarget("#moe.target<kind = cpu>");
+  ASSERT_TRUE(unset);
+  EXPECT_EQ(unset.getBf16Dot(), Bf16Dot::Unset);
+  EXPECT_EQ(unset.withDefaults().getBf16Dot(),
+            TargetAttr::getHostDefault(&context).getBf16Dot());
+  // An x86 instruction on a GPU target is an error.
+  test::DiagnosticCollector diagnostics(context);
+  EXPECT_FALSE(
+      parseAttribute("#moe.target<kind = cuda, bf16_dot = avx512>", &context));
+  EXPECT_TRUE(diagnostics.contains("bf16_dot = avx512 only on a cpu target"))
+      << diagnostics.str();
+}
+
 TEST_F(TargetAttrTest, HostDefaultDescribesThisMachine) {
   TargetAttr host = TargetAttr::getHostDefault(&context);
   ASSERT_TRUE(host);
@@ -151,6 +178,11 @@ TEST_F(TargetAttrTest, HostDefaultDescribesThisMachine) {
     EXPECT_EQ(host.getComputeUnits(), threads);
   EXPECT_GE(host.getBandwidthGbps(), 20u);
   EXPECT_GT(host.getPeakGflops(), 0u);
+  // vdpbf16ps exactly where the CPU reports AVX512-BF16.
+  bool hostHasBf16Dot =
+      llvm::sys::getHostCPUFeatures().lookup("avx512bf16") && vectorBits >= 512;
+  EXPECT_EQ(host.getBf16Dot(),
+            hostHasBf16Dot ? Bf16Dot::Avx512 : Bf16Dot::None);
   EXPECT_TRUE(isComplete(host));
   EXPECT_TRUE(verifies(host));
   // Complete already: withDefaults() changes nothing, and it is stable.
@@ -168,6 +200,7 @@ TEST_F(TargetAttrTest, CudaDefaultIsAnH100) {
   EXPECT_EQ(cuda.getComputeUnits(), 132u);
   EXPECT_EQ(cuda.getBandwidthGbps(), 3350u);
   EXPECT_EQ(cuda.getPeakGflops(), 989000u);
+  EXPECT_EQ(cuda.getBf16Dot(), Bf16Dot::None);
   EXPECT_TRUE(verifies(cuda));
   EXPECT_EQ(cuda.withDefaults(), cuda);
 }
@@ -187,6 +220,7 @@ TEST_F(TargetAttrTest, WithDefaultsFillsOnlyUnsetParameters) {
   EXPECT_EQ(cpu.getComputeUnits(), host.getComputeUnits());
   EXPECT_EQ(cpu.getBandwidthGbps(), host.getBandwidthGbps());
   EXPECT_EQ(cpu.getPeakGflops(), host.getPeakGflops());
+  EXPECT_EQ(cpu.getBf16Dot(), host.getBf16Dot());
 
   TargetAttr gpu = parseTarget("#moe.target<kind = cuda, compute_units = 66, "
                                "peak_gflops = 400000>")
@@ -203,7 +237,7 @@ TEST_F(TargetAttrTest, WithDefaultsFillsOnlyUnsetParameters) {
   TargetAttr full = parseTarget(
       "#moe.target<kind = cpu, fast_memory_bytes = 2097152, "
       "shared_cache_bytes = 33554432, vector_bits = 256, compute_units = 2, "
-      "bandwidth_gbps = 70, peak_gflops = 384>");
+      "bandwidth_gbps = 70, peak_gflops = 384, bf16_dot = none>");
   EXPECT_EQ(full.withDefaults(), full);
 }
 
@@ -244,7 +278,7 @@ TEST_F(TargetAttrTest, TargetOfModuleOrHostDefault) {
   ASSERT_TRUE(withTarget);
   TargetAttr expected =
       TargetAttr::get(&context, TargetKind::CUDA, 227 * 1024, 50 * 1024 * 1024,
-                      1024, 66, 3350, 989000);
+                      1024, 66, 3350, 989000, Bf16Dot::None);
   EXPECT_EQ(getTargetOrHostDefault(*withTarget), expected);
   // From an op nested in the module, too.
   auto function = *withTarget->getOps<func::FuncOp>().begin();

@@ -108,7 +108,7 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  TargetKind kind, uint64_t fastMemoryBytes,
                                  uint64_t sharedCacheBytes, uint64_t vectorBits,
                                  uint64_t computeUnits, uint64_t bandwidthGbps,
-                                 uint64_t peakGflops) {
+                                 uint64_t peakGflops, Bf16Dot bf16Dot) {
   if (vectorBits != 0 && (vectorBits % 32 != 0 || vectorBits > 4096))
     return emitError() << "expects vector_bits to be a multiple of 32 and at "
                           "most 4096 (or 0 for the default), but found "
@@ -118,6 +118,9 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "expects shared_cache_bytes (" << sharedCacheBytes
                        << ") >= fast_memory_bytes (" << fastMemoryBytes
                        << ") on a cpu target";
+  if (kind == TargetKind::CUDA && bf16Dot == Bf16Dot::Avx512)
+    return emitError() << "expects bf16_dot = avx512 only on a cpu target, "
+                          "but found it on a cuda target";
   return success();
 }
 
@@ -201,17 +204,21 @@ TargetAttr TargetAttr::getHostDefault(MLIRContext *context) {
   // 2 FMA pipes x (vectorBits / 32) lanes x 2 FLOP x ~3 GHz per core.
   uint64_t bandwidthGbps = std::max<uint64_t>(20, 35 * ((cores + 1) / 2));
   uint64_t peakGflops = cores * 2 * (vectorBits / 32) * 2 * 3;
+  Bf16Dot bf16Dot = features.lookup("avx512bf16") && vectorBits >= 512
+                        ? Bf16Dot::Avx512
+                        : Bf16Dot::None;
   return TargetAttr::get(context, TargetKind::CPU,
                          caches.level2 ? caches.level2 : 1024 * 1024,
                          caches.level3 ? caches.level3 : 32 * 1024 * 1024,
-                         vectorBits, cores, bandwidthGbps, peakGflops);
+                         vectorBits, cores, bandwidthGbps, peakGflops, bf16Dot);
 }
 
 TargetAttr TargetAttr::getCudaDefault(MLIRContext *context) {
   // H100 SXM: 228 KiB shared memory per SM (227 KiB usable per block),
   // 50 MiB L2, 132 SMs, 3.35 TB/s HBM3, ~989 TFLOP/s dense bf16.
   return TargetAttr::get(context, TargetKind::CUDA, 227 * 1024,
-                         50 * 1024 * 1024, 1024, 132, 3350, 989000);
+                         50 * 1024 * 1024, 1024, 132, 3350, 989000,
+                         Bf16Dot::None);
 }
 
 TargetAttr TargetAttr::withDefaults() const {
@@ -234,10 +241,11 @@ TargetAttr TargetAttr::withDefaults() const {
     else
       fastMemoryBytes = sharedCacheBytes;
   }
-  return TargetAttr::get(getContext(), getKind(), fastMemoryBytes,
-                         sharedCacheBytes,
-                         pick(getVectorBits(), defaults.getVectorBits()),
-                         pick(getComputeUnits(), defaults.getComputeUnits()),
-                         pick(getBandwidthGbps(), defaults.getBandwidthGbps()),
-                         pick(getPeakGflops(), defaults.getPeakGflops()));
+  return TargetAttr::get(
+      getContext(), getKind(), fastMemoryBytes, sharedCacheBytes,
+      pick(getVectorBits(), defaults.getVectorBits()),
+      pick(getComputeUnits(), defaults.getComputeUnits()),
+      pick(getBandwidthGbps(), defaults.getBandwidthGbps()),
+      pick(getPeakGflops(), defaults.getPeakGflops()),
+      getBf16Dot() == Bf16Dot::Unset ? defaults.getBf16Dot() : getBf16Dot());
 }

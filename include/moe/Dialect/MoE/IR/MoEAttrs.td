@@ -27,11 +27,15 @@ def MoE_TargetAttr : MoE_Attr<"Target", "target"> {
     | `compute_units` | cores | SMs |
     | `bandwidth_gbps` | DRAM bandwidth, GB/s | HBM bandwidth, GB/s |
     | `peak_gflops` | f32 FMA peak, GFLOP/s | bf16 tensor-core peak, GFLOP/s |
+    | `bf16_dot` | `avx512` with AVX512-BF16 (`vdpbf16ps`), else `none` | `none` |
 
-    Every parameter but `kind` may be left out (or given as 0): it then
-    takes the default for the kind, which for `cpu` is read from the host
-    (caches from sysfs, cores, AVX-512 from the CPU features) and for `cuda`
-    describes an H100 SXM. `TargetAttr::withDefaults()` fills them in.
+    Every parameter but `kind` may be left out (or given as 0, or `unset`):
+    it then takes the default for the kind, which for `cpu` is read from
+    the host (caches from sysfs, cores, AVX-512 and AVX512-BF16 from the CPU
+    features) and for `cuda` describes an H100 SXM. With `bf16_dot =
+    avx512`, the expert kernels of bf16 models multiply with `vdpbf16ps`
+    (pairs of bf16 products accumulated in f32); the code then needs a CPU
+    with AVX512-BF16. `TargetAttr::withDefaults()` fills them in.
 
     Example:
 
@@ -48,7 +52,9 @@ def MoE_TargetAttr : MoE_Attr<"Target", "target"> {
     DefaultValuedParameter<"uint64_t", "0">:$vector_bits,
     DefaultValuedParameter<"uint64_t", "0">:$compute_units,
     DefaultValuedParameter<"uint64_t", "0">:$bandwidth_gbps,
-    DefaultValuedParameter<"uint64_t", "0">:$peak_gflops
+    DefaultValuedParameter<"uint64_t", "0">:$peak_gflops,
+    DefaultValuedParameter<"::mlir::moe::Bf16Dot",
+                           "::mlir::moe::Bf16Dot::Unset">:$bf16_dot
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

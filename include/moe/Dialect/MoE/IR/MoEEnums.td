@@ -108,4 +108,14 @@ def MoE_TargetKind : I32EnumAttr<"TargetKind",
 }
 def MoE_TargetKindAttr : EnumAttr<MoE_Dialect, MoE_TargetKind, "target_kind">;
 
+def MoE_Bf16Dot : I32EnumAttr<"Bf16Dot",
+    "the bf16 dot-product instruction a target offers", [
+      I32EnumAttrCase<"Unset", 0, "unset">,
+      I32EnumAttrCase<"None", 1, "none">,
+      I32EnumAttrCase<"Avx512", 2, "avx512">
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::moe";
+}
+
 #endif // MOE_DIALECT_MOE_IR_MOEENUMS_TD

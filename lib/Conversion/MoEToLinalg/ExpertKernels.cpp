@@ -414,6 +414,155 @@ Value pairTransposeInto(LocBuilder &b, Value source, Value init) {
       .getResult(0);
 }
 
+/// The transposition of a square block held as `rows` (n vectors of n
+/// 32-bit elements, n a power of two) in log2(n) stages of two-source
+/// shuffles (one vpermt2ps each): stage s swaps bit s of the row and the
+/// column index of every element.
+SmallVector<Value> transposeSquare(LocBuilder &b, SmallVector<Value> rows) {
+  int64_t n = rows.size();
+  for (int64_t s = 1; s < n; s *= 2) {
+    SmallVector<int64_t> low(n), high(n);
+    for (int64_t j = 0; j < n; ++j) {
+      low[j] = (j & s) == 0 ? j : n + j - s;
+      high[j] = (j & s) == 0 ? j + s : n + j;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & s)
+        continue;
+      Value first = rows[i], second = rows[i + s];
+      rows[i] = vector::ShuffleOp::create(b, first, second, low);
+      rows[i + s] = vector::ShuffleOp::create(b, first, second, high);
+    }
+  }
+  return rows;
+}
+
+/// Whether the gemm's transpositions run in square blocks of lanes x lanes
+/// 32-bit words (D, or D/2 pairs, a multiple of the lanes), else as
+/// linalg.generic copies.
+bool hasBlockedTranspositions(const ExpertFFN &ffn) {
+  int64_t words = ffn.bf16Dot ? ffn.model / 2 : ffn.model;
+  int64_t lanes = ffn.block.lanes;
+  return llvm::isPowerOf2_64(lanes) && words % lanes == 0;
+}
+
+/// The token tile's rows `first` to `first + tokens` of `rows` ([n, D]),
+/// transposed into `init`: [D, tile] in f32, or with bf16Dot the pair
+/// layout [D/2, 2 x tile] in bf16 (a pair is one 32-bit word, so this is
+/// the same transposition of 32-bit words). Square blocks of lanes x lanes
+/// words: lanes row reads, the shuffles of transposeSquare, lanes column
+/// writes. The columns of the tokens after `tokens` (to the next multiple
+/// of the lanes, all that the register blocks read) are zero.
+///
+/// (As a linalg.generic, LLVM vectorized the transpositions into scatters,
+/// which took 14 % of a bf16 prefill.)
+Value transposeRowsBlocked(LocBuilder &b, const ExpertFFN &ffn, Value rows,
+                           Value first, Value tokens, Value init) {
+  int64_t lanes = ffn.block.lanes;
+  int64_t words = ffn.bf16Dot ? ffn.model / 2 : ffn.model;
+  Type i32 = b.getI32Type();
+  auto wordType = VectorType::get({lanes}, i32);
+  auto f32Type = ffn.vectorType(b.getContext());
+  Value zeros =
+      ffn.bf16Dot
+          ? arith::ConstantOp::create(
+                b, wordType,
+                DenseElementsAttr::get(wordType, b.getI32IntegerAttr(0)))
+          : zeroVector(b, f32Type);
+  Value lastToken = arith::SubIOp::create(b, tokens, indexConstant(b, 1));
+  Value tokenBlocks =
+      arith::CeilDivSIOp::create(b, tokens, indexConstant(b, lanes));
+  return buildLoop(
+      b, indexConstant(b, 0), tokenBlocks, {init},
+      [&](LocBuilder &tb, Value tokenBlock, ValueRange tbArgs) {
+        Value t0 = mulIndex(tb, tokenBlock, lanes);
+        return buildLoop(
+            tb, indexConstant(tb, 0), indexConstant(tb, words / lanes), tbArgs,
+            [&](LocBuilder &cb, Value columnBlock, ValueRange cbArgs) {
+              Value c0 = mulIndex(cb, columnBlock, lanes);
+              SmallVector<Value> block;
+              for (int64_t i = 0; i < lanes; ++i) {
+                Value token = addIndex(cb, t0, i);
+                Value valid = arith::CmpIOp::create(
+                    cb, arith::CmpIPredicate::slt, token, tokens);
+                Value row = addIndex(
+                    cb, first, arith::MinSIOp::create(cb, token, lastToken));
+                Value vector;
+                if (ffn.bf16Dot)
+                  vector = vector::BitCastOp::create(
+                      cb, wordType,
+                      readRawVector(cb, rows, {row, mulIndex(cb, c0, 2)},
+                                    2 * lanes, /*inBounds=*/true));
+                else
+                  vector = readVector(cb, rows, {row, c0}, lanes,
+                                      /*inBounds=*/true);
+                block.push_back(
+                    arith::SelectOp::create(cb, valid, vector, zeros));
+              }
+              block = transposeSquare(cb, block);
+              Value result = cbArgs[0];
+              for (int64_t i = 0; i < lanes; ++i) {
+                Value vector = block[i];
+                Value column = t0;
+                if (ffn.bf16Dot) {
+                  vector = vector::BitCastOp::create(
+                      cb, VectorType::get({2 * lanes}, cb.getBF16Type()),
+                      vector);
+                  column = mulIndex(cb, t0, 2);
+                }
+                result = writeVector(cb, vector, result,
+                                     {addIndex(cb, c0, i), column});
+              }
+              return SmallVector<Value>{result};
+            });
+      })[0];
+}
+
+/// The tile's results back to one row per token: rows `first` to `first +
+/// tokens` of `out` ([n, D] f32) from `transposed` ([D, tile] f32), in
+/// square blocks as transposeRowsBlocked (a padding token's row is not
+/// written).
+Value transposeBackBlocked(LocBuilder &b, const ExpertFFN &ffn,
+                           Value transposed, Value first, Value tokens,
+                           Value out) {
+  int64_t lanes = ffn.block.lanes;
+  Value tokenBlocks =
+      arith::CeilDivSIOp::create(b, tokens, indexConstant(b, lanes));
+  return buildLoop(
+      b, indexConstant(b, 0), tokenBlocks, {out},
+      [&](LocBuilder &tb, Value tokenBlock, ValueRange tbArgs) {
+        Value t0 = mulIndex(tb, tokenBlock, lanes);
+        return buildLoop(
+            tb, indexConstant(tb, 0), indexConstant(tb, ffn.model / lanes),
+            tbArgs, [&](LocBuilder &cb, Value columnBlock, ValueRange cbArgs) {
+              Value c0 = mulIndex(cb, columnBlock, lanes);
+              SmallVector<Value> block;
+              for (int64_t i = 0; i < lanes; ++i)
+                block.push_back(readVector(cb, transposed,
+                                           {addIndex(cb, c0, i), t0}, lanes,
+                                           /*inBounds=*/true));
+              block = transposeSquare(cb, block);
+              Value result = cbArgs[0];
+              for (int64_t i = 0; i < lanes; ++i) {
+                Value token = addIndex(cb, t0, i);
+                Value valid = arith::CmpIOp::create(
+                    cb, arith::CmpIPredicate::slt, token, tokens);
+                result = buildIf(
+                    cb, valid, {result.getType()},
+                    [&](LocBuilder &w) {
+                      return SmallVector<Value>{
+                          writeVector(w, block[i], result,
+                                      {addIndex(w, first, token), c0})};
+                    },
+                    [&](LocBuilder &) {
+                      return SmallVector<Value>{result};
+                    })[0];
+              }
+              return SmallVector<Value>{result};
+            });
+      })[0];
+}
+
 /// The body of one register block of tokens: gets the first token of each
 /// of its vectors and the iter_arg, returns the updated iter_arg.
 using TokenBlockBody =
@@ -606,10 +755,10 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
         b, RankedTensorType::get(shape, element), ValueRange{});
   };
   // With bf16Dot the rows and the hidden tile are bf16 in the pair layout
-  // (the rows [D/2, tile, 2], read as [D/2, 2 x tile]).
+  // ([K/2, 2 x tile]).
   Type bf16 = b.getBF16Type();
   Value transposedRows0 = ffn.bf16Dot
-                              ? tileBuffer({ffn.model / 2, tokenTile, 2}, bf16)
+                              ? tileBuffer({ffn.model / 2, 2 * tokenTile}, bf16)
                               : tileBuffer({ffn.model, tokenTile}, f32);
   Value transposedOut0 = tileBuffer({ffn.model, tokenTile}, f32);
   Value hidden0 = ffn.bf16Dot
@@ -628,42 +777,52 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
         // The tile's rows, transposed to D x tile in f32 (or to the bf16
         // pair layout); the padding tokens are zero (their results are
         // never written back).
-        Value transposedRows =
-            linalg::FillOp::create(
-                t, ValueRange{ffn.bf16Dot ? floatConstant(t, bf16, 0.0) : zero},
-                ValueRange{args[1]})
-                .getResult(0);
-        Value source = tensor::ExtractSliceOp::create(
-            t, rows, ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{tokens, model},
-            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
-        if (ffn.bf16Dot) {
-          SmallVector<OpFoldResult> offsets(3, t.getIndexAttr(0));
-          SmallVector<OpFoldResult> sizes = {t.getIndexAttr(ffn.model / 2),
-                                             tokens, t.getIndexAttr(2)};
-          SmallVector<OpFoldResult> strides(3, t.getIndexAttr(1));
-          Value destination = tensor::ExtractSliceOp::create(
-              t, transposedRows, offsets, sizes, strides);
-          transposedRows = tensor::InsertSliceOp::create(
-              t, pairTransposeInto(t, source, destination), transposedRows,
-              offsets, sizes, strides);
+        Value transposedRows = args[1];
+        if (hasBlockedTranspositions(ffn)) {
+          transposedRows =
+              transposeRowsBlocked(t, ffn, rows, r0, tokens, transposedRows);
         } else {
-          Value destination = tensor::ExtractSliceOp::create(
-              t, transposedRows,
-              ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
-              ArrayRef<OpFoldResult>{model, tokens},
-              ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
-          transposedRows = tensor::InsertSliceOp::create(
-              t, transposeInto(t, source, destination), transposedRows,
-              ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
-              ArrayRef<OpFoldResult>{model, tokens},
-              ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+          transposedRows =
+              linalg::FillOp::create(
+                  t,
+                  ValueRange{ffn.bf16Dot ? floatConstant(t, bf16, 0.0) : zero},
+                  ValueRange{transposedRows})
+                  .getResult(0);
+          SmallVector<OpFoldResult> origin = {t.getIndexAttr(0),
+                                              t.getIndexAttr(0)};
+          SmallVector<OpFoldResult> unit = {t.getIndexAttr(1),
+                                            t.getIndexAttr(1)};
+          Value source = tensor::ExtractSliceOp::create(
+              t, rows, ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{tokens, model}, unit);
+          if (ffn.bf16Dot) {
+            // [D/2, 2 x tile] viewed as [D/2, tile, 2] for the generic.
+            auto pairsType =
+                RankedTensorType::get({ffn.model / 2, tokenTile, 2}, bf16);
+            SmallVector<ReassociationIndices> pairing = {{0}, {1, 2}};
+            Value expanded = tensor::ExpandShapeOp::create(
+                t, pairsType, transposedRows, pairing);
+            SmallVector<OpFoldResult> offsets(3, t.getIndexAttr(0));
+            SmallVector<OpFoldResult> sizes = {t.getIndexAttr(ffn.model / 2),
+                                               tokens, t.getIndexAttr(2)};
+            SmallVector<OpFoldResult> strides(3, t.getIndexAttr(1));
+            Value destination = tensor::ExtractSliceOp::create(
+                t, expanded, offsets, sizes, strides);
+            expanded = tensor::InsertSliceOp::create(
+                t, pairTransposeInto(t, source, destination), expanded, offsets,
+                sizes, strides);
+            transposedRows =
+                tensor::CollapseShapeOp::create(t, expanded, pairing);
+          } else {
+            Value destination = tensor::ExtractSliceOp::create(
+                t, transposedRows, origin,
+                ArrayRef<OpFoldResult>{model, tokens}, unit);
+            transposedRows = tensor::InsertSliceOp::create(
+                t, transposeInto(t, source, destination), transposedRows,
+                origin, ArrayRef<OpFoldResult>{model, tokens}, unit);
+          }
         }
-        // The form the kernels read: [D, tile] or [D/2, 2 x tile].
         Value transposedView = transposedRows;
-        if (ffn.bf16Dot)
-          transposedView = tensor::CollapseShapeOp::create(
-              t, transposedRows, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
         Value transposedOut =
             linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[2]})
                 .getResult(0);
@@ -731,20 +890,27 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
               return SmallVector<Value>{updated, hidden};
             });
         // Back to one row per token.
-        Value results = tensor::ExtractSliceOp::create(
-            t, tileResults[0],
-            ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{model, tokens},
-            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
-        Value outRows = tensor::ExtractSliceOp::create(
-            t, args[0], ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{tokens, model},
-            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
-        Value updatedOut = tensor::InsertSliceOp::create(
-            t, transposeInto(t, results, outRows), args[0],
-            ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{tokens, model},
-            ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        Value updatedOut;
+        if (llvm::isPowerOf2_64(ffn.block.lanes) &&
+            ffn.model % ffn.block.lanes == 0) {
+          updatedOut =
+              transposeBackBlocked(t, ffn, tileResults[0], r0, tokens, args[0]);
+        } else {
+          Value results = tensor::ExtractSliceOp::create(
+              t, tileResults[0],
+              ArrayRef<OpFoldResult>{t.getIndexAttr(0), t.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{model, tokens},
+              ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+          Value outRows = tensor::ExtractSliceOp::create(
+              t, args[0], ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{tokens, model},
+              ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+          updatedOut = tensor::InsertSliceOp::create(
+              t, transposeInto(t, results, outRows), args[0],
+              ArrayRef<OpFoldResult>{r0, t.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{tokens, model},
+              ArrayRef<OpFoldResult>{t.getIndexAttr(1), t.getIndexAttr(1)});
+        }
         return SmallVector<Value>{updatedOut, transposedRows, tileResults[0],
                                   tileResults[1]};
       })[0];

@@ -158,11 +158,14 @@ module attributes {moe.target = #moe.target<kind = cpu, compute_units = 2>} {
 // -----
 
 // kernel = gemm: token tiles of 32 (ceil(n / 32) of them); each tile's rows
-// are transposed into a 16 x 32 f32 buffer; per F-tile of 32 (2 of them),
+// are transposed into a 16 x 32 f32 buffer in 16 x 16 blocks (16 row reads,
+// the rows of tokens past the tile zeroed, 4 stages of two-source shuffles,
+// 16 column writes); per F-tile of 32 (2 of them),
 // blocks of 4 gate and 4 up rows broadcast each weight element against two
 // vectors of 16 tokens (8 rows x 2 vectors of accumulators), the
 // activation is written into the 32 x 32 hidden tile, then blocks of 8 down
-// rows accumulate into the transposed output, which is transposed back.
+// rows accumulate into the transposed output, which is transposed back the
+// same way (a padding token's row is not written).
 // The register blocks run over the tile's rows only: whole blocks of 32
 // while more than 16 rows are left, then one block of one vector of tokens
 // (0 or 1 of them) for the last 1-16 rows.
@@ -175,8 +178,14 @@ module attributes {moe.target = #moe.target<kind = cpu, compute_units = 2>} {
 // CHECK-DAG: %[[HT:.+]] = bufferization.alloc_tensor() : tensor<32x32xf32>
 // CHECK: %[[TILES:.+]] = arith.ceildivsi %{{.+}}, %c32
 // CHECK: scf.for %{{.+}} = %c0 to %[[TILES]] step %c1
-// CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<?x16xf32>) outs(%{{.+}} : tensor<16x?xf32>)
-// CHECK: %[[FULL:.+]] = arith.divsi %[[TOKENS:.+]], %c32
+// CHECK: %[[TOKEN_BLOCKS:.+]] = arith.ceildivsi %[[TOKENS:.+]], %c16
+// CHECK: scf.for %{{.+}} = %c0 to %[[TOKEN_BLOCKS]] step %c1 iter_args(%{{.+}} = %{{.+}}) -> (tensor<16x32xf32>)
+// CHECK: arith.cmpi slt, %{{.+}}, %[[TOKENS]]
+// CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<16xf32>
+// CHECK: vector.shuffle %{{.+}}, %{{.+}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30]
+// CHECK: vector.shuffle %{{.+}}, %{{.+}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// CHECK: vector.transfer_write %{{.+}} {in_bounds = [true]} : vector<16xf32>, tensor<16x32xf32>
+// CHECK: %[[FULL:.+]] = arith.divsi %[[TOKENS]], %c32
 // CHECK: %[[START:.+]] = arith.muli %[[FULL]], %c32
 // CHECK: %[[REST:.+]] = arith.subi %[[TOKENS]], %[[START]]
 // CHECK: %[[REST_WIDE:.+]] = arith.cmpi sgt, %[[REST]], %c16
@@ -202,7 +211,11 @@ module attributes {moe.target = #moe.target<kind = cpu, compute_units = 2>} {
 // CHECK: tensor.extract %[[WD]][%[[E]], %{{.+}}, %{{.+}}]
 // CHECK: vector.fma
 // CHECK: scf.for %{{.+}} = %c0 to %[[NARROW]] step %c1
-// CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<16x?xf32>) outs(%{{.+}} : tensor<?x16xf32>)
+// CHECK: scf.for %{{.+}} = %c0 to %[[TOKEN_BLOCKS]] step %c1 iter_args(%{{.+}} = %{{.+}}) -> (tensor<?x16xf32>)
+// CHECK: vector.transfer_read %{{.+}} : tensor<16x32xf32>, vector<16xf32>
+// CHECK: vector.shuffle
+// CHECK: scf.if %{{.+}} -> (tensor<?x16xf32>)
+// CHECK: vector.transfer_write %{{.+}} {in_bounds = [true]} : vector<16xf32>, tensor<?x16xf32>
 module attributes {moe.target = #moe.target<kind = cpu, compute_units = 1>} {
   func.func @experts_gemm(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
       %wg: tensor<4x64x16xf32>, %wu: tensor<4x64x16xf32>,

@@ -722,10 +722,10 @@ def dispatch_crafted():
 # ----------------------------------------------------------------------------
 
 
-def expert_weights(rng, num_experts, gated, welem, c, ffn=F):
-    gate = linear_weight(rng, (num_experts, ffn, D)) if gated else None
-    up = linear_weight(rng, (num_experts, ffn, D))
-    down = linear_weight(rng, (num_experts, D, ffn))
+def expert_weights(rng, num_experts, gated, welem, c, ffn=F, model=D):
+    gate = linear_weight(rng, (num_experts, ffn, model)) if gated else None
+    up = linear_weight(rng, (num_experts, ffn, model))
+    down = linear_weight(rng, (num_experts, model, ffn))
     out = {}
     if gated:
         out["gate"] = c.arg("wg", gate, welem)
@@ -741,10 +741,15 @@ def random_segments(rng, rows, num_experts, covered=None):
 
 
 def experts_case(num_experts, rows_n, act, layout="dropless", welem="f32",
-                 relem="f32", dyn=False, quick=True, uncovered=0):
+                 relem="f32", dyn=False, quick=True, uncovered=0, model=D):
+    """`model` other than D (24) gives the kernels' blocked paths: a
+    multiple of 16 transposes the gemm's token tiles in 16 x 16 blocks, and
+    of 32 also the bf16 pairs of vdpbf16ps."""
     gated = ref.is_gated(act)
     dtype = "bf16" if "bf16" in (welem, relem) else "f32"
     parts = [layout, act, f"E={num_experts}"]
+    if model != D:
+        parts.append(f"D={model}")
     parts.append(f"R={'?' if dyn else ''}{rows_n}" if layout == "dropless"
                  else f"C={rows_n}")
     if uncovered:
@@ -754,26 +759,26 @@ def experts_case(num_experts, rows_n, act, layout="dropless", welem="f32",
     rng = c.rng
     scale = 0.1 if dtype == "bf16" else 1.0
     if layout == "dropless":
-        rows = normal(rng, (rows_n, D), scale)
+        rows = normal(rng, (rows_n, model), scale)
         seg = random_segments(rng, rows_n, num_experts, rows_n - uncovered)
-        rows_shape, seg_shape = (rows_n, D), (num_experts + 1,)
+        rows_shape, seg_shape = (rows_n, model), (num_experts + 1,)
     else:
-        rows = normal(rng, (num_experts, rows_n, D), scale)  # garbage past
-        seg = rng.integers(0, rows_n + 1, num_experts)       # the counts
+        rows = normal(rng, (num_experts, rows_n, model), scale)  # garbage
+        seg = rng.integers(0, rows_n + 1, num_experts)  # past the counts
         seg[0] = rows_n
-        rows_shape, seg_shape = (num_experts, rows_n, D), (num_experts,)
+        rows_shape, seg_shape = (num_experts, rows_n, model), (num_experts,)
     rs, rv = c.arg("rows", rows, relem, dyn)
     ss, sv = c.arg("seg", seg, "i32")
-    w = expert_weights(rng, num_experts, gated, welem, c)
+    w = expert_weights(rng, num_experts, gated, welem, c, model=model)
     rows_t = ttype(rows_shape, relem, dyn)
     types = [rows_t, ttype(seg_shape, "i32")]
     text = f"{c.v('y')} = moe.experts {rs}, {ss}"
     if gated:
         text += f" gate_proj({w['gate'][0]})"
-        types.append(ttype((num_experts, F, D), welem))
+        types.append(ttype((num_experts, F, model), welem))
     text += f" up_proj({w['up'][0]}) down_proj({w['down'][0]})"
-    types += [ttype((num_experts, F, D), welem),
-              ttype((num_experts, D, F), welem)]
+    types += [ttype((num_experts, F, model), welem),
+              ttype((num_experts, model, F), welem)]
     text += f" activation({act}) : ({', '.join(types)}) -> {rows_t}"
     c.lines.append(text)
     want = ref.experts(rv, sv, w["gate"][1] if gated else None, w["up"][1],
@@ -805,6 +810,16 @@ def experts_cases():
     cases.append(experts_case(8, 66, "silu_glu", welem="bf16", relem="bf16"))
     cases.append(experts_case(8, 9, "relu", "capacity", welem="bf16",
                               relem="bf16", quick=False))
+    # The blocked transpositions of the gemm form, with token tiles that
+    # end inside a 16 x 16 block (f32 and bf16 rows; bf16 pairs blocked
+    # at D = 64, not at D = 48).
+    cases.append(experts_case(8, 147, "silu_glu", model=64))
+    cases.append(experts_case(2, 75, "gelu", model=48, dyn=True))
+    cases.append(experts_case(8, 147, "silu_glu", welem="bf16", relem="bf16",
+                              model=64))
+    cases.append(experts_case(2, 75, "gelu_glu", welem="bf16", relem="bf16",
+                              model=48, dyn=True))
+    cases.append(experts_case(8, 66, "silu_glu", welem="bf16", model=64))
     return cases
 
 

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -41,6 +42,23 @@ TEST(MoERuntimeTest, AlignedAllocation) {
   moe_aligned_free(nullptr);
   // Out of memory is NULL, not an abort.
   EXPECT_EQ(moe_aligned_alloc(SIZE_MAX - 8), nullptr);
+}
+
+TEST(MoERuntimeTest, LargeBuffersStartOnAHugePage) {
+  // Weights-sized buffers are aligned to 2 MiB (and advised for huge
+  // pages), whole and writable; smaller ones keep the cache-line alignment.
+  for (size_t bytes : {MOE_RUNTIME_HUGE_PAGE_BYTES,
+                       MOE_RUNTIME_HUGE_PAGE_BYTES + 1, size_t(9) << 20}) {
+    auto *ptr = static_cast<unsigned char *>(moe_aligned_alloc(bytes));
+    ASSERT_NE(ptr, nullptr) << bytes;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(ptr) % MOE_RUNTIME_HUGE_PAGE_BYTES,
+              0u)
+        << bytes;
+    std::memset(ptr, 1, bytes);
+    EXPECT_EQ(ptr[bytes - 1], 1);
+    moe_aligned_free(ptr);
+  }
+  EXPECT_EQ(moe_aligned_alloc(SIZE_MAX - (size_t(1) << 20)), nullptr);
 }
 
 TEST(MoERuntimeTest, ClockIsMonotonic) {

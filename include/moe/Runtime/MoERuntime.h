@@ -32,10 +32,19 @@ extern "C" {
  *  line, and one AVX-512 register. */
 #define MOE_RUNTIME_ALIGNMENT 64
 
+/** Buffers of at least this many bytes are aligned to it and advised for
+ *  transparent huge pages (see moe_aligned_alloc). */
+#define MOE_RUNTIME_HUGE_PAGE_BYTES ((size_t)2 << 20)
+
 /** Allocates `bytes` bytes aligned to MOE_RUNTIME_ALIGNMENT (a zero-byte
- *  request gets a valid, freeable pointer). Returns NULL when out of
- *  memory. Free with moe_aligned_free (or free(): it comes from
- *  aligned_alloc). */
+ *  request gets a valid, freeable pointer). A buffer of at least
+ *  MOE_RUNTIME_HUGE_PAGE_BYTES (a model's weights) is aligned to that and
+ *  advised for transparent huge pages before its first touch
+ *  (madvise(MADV_HUGEPAGE), which works where the system's THP setting is
+ *  `madvise` or `always`): one TLB entry then maps 2 MiB instead of 4 KiB,
+ *  and a decode step that streams its experts' weights cold from DRAM does
+ *  not wait on a page walk every 4 KiB. Returns NULL when out of memory.
+ *  Free with moe_aligned_free (or free(): it comes from aligned_alloc). */
 MOE_RUNTIME_EXPORT void *moe_aligned_alloc(size_t bytes);
 
 /** Frees a buffer from moe_aligned_alloc; NULL is ignored. */

@@ -53,6 +53,10 @@ void mlir::moe::pipelines::addLinalgStage(OpPassManager &pm,
   // renormalization, scale) that importers emit become one moe.route, whose
   // lowering keeps each token's logits local.
   pm.addPass(createMoEFuseGatingPass());
+  // Dense SwiGLU FFNs (three matmuls and the activation) become moe.experts
+  // with one expert, so that the expert kernels run them (a repeated
+  // block's, too).
+  pm.addPass(createMoERaiseDenseFFNPass());
   // Each moe.repeat is unrolled (small bodies, low counts), or kept as a
   // loop, marked resident with its weight-only code hoisted when its weights
   // fit the target's L3: decided while the repeats are still moe ops, before

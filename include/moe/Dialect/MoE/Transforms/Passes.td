@@ -46,6 +46,38 @@ def MoEDecomposePass : Pass<"moe-decompose"> {
   ];
 }
 
+def MoERaiseDenseFFNPass : Pass<"moe-raise-dense-ffn"> {
+  let summary = "run dense SwiGLU FFNs on the expert kernels";
+  let description = [{
+    Recognizes a dense SwiGLU FFN written as linalg ops,
+
+    * `g = h · Wgᵀ` and `u = h · Wuᵀ`: `linalg.matmul` with transposed-B maps
+      into zero-filled accumulators, of the same `h` ([T, D]) against
+      static [F, D] weights;
+    * `a = silu(g) · u`: one elementwise `linalg.generic` (identity maps,
+      f32) whose body computes `g / (1 + exp(-g))` or
+      `g · (1 / (1 + exp(-g)))` times `u`, the factors in either order, the
+      1 on either side of the add, `-g` as `negf` or `0 - g`;
+    * `y = a · Wdᵀ`: the same kind of matmul against a static [D, F] weight,
+      `y` of `h`'s type;
+
+    and replaces it with a `moe.experts` with one expert that every token
+    goes to (segments `[0, T]`), the weights viewed as [1, F, D] and
+    [1, D, F] by `tensor.expand_shape`, as `moe-decompose` runs a layer's
+    shared experts. The tiled expert kernels then run it (decode streams
+    each weight once and the cores share F; prefill runs the register-blocked
+    gemm), and in a `moe.repeat` each core reads the same F-tiles in every
+    iteration, so a block whose weights fit the cache reads them from there
+    after the first. The FFN is left alone when `g`, `u` or `a` has another
+    use, or when the weights' element types differ.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::moe::MoEDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def MoEFuseGatingPass : Pass<"moe-fuse-gating"> {
   let summary = "fuse unfused router chains into one moe.route";
   let description = [{

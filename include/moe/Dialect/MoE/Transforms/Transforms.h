@@ -48,6 +48,10 @@ Value buildActivation(OpBuilder &builder, Location loc, Activation activation,
 /// following renormalization or constant scale, become one moe.route.
 void populateMoEFuseGatingPatterns(RewritePatternSet &patterns);
 
+/// The pattern of moe-raise-dense-ffn: a dense SwiGLU FFN of linalg ops
+/// becomes a moe.experts with one expert.
+void populateMoERaiseDenseFFNPatterns(RewritePatternSet &patterns);
+
 /// Replaces every op with linalg's AggregatedOpInterface under `root` (e.g.
 /// linalg.softmax) by the ops it decomposes into. Fails, with an error on
 /// the op, if one cannot be decomposed.

@@ -939,6 +939,41 @@ static int64_t kernelHiddenTile(ExpertsOp op, ExpertTilingAttr tiling) {
       getExpertRegisterBlock(getTargetOrHostDefault(op)).lanes);
 }
 
+Value mlir::moe::lowering::buildVectorMatvec(LocBuilder &b, Value vector,
+                                             Value matrix, TargetAttr target) {
+  ExpertRegisterBlock block = getExpertRegisterBlock(target);
+  auto matrixType = cast<RankedTensorType>(matrix.getType());
+  int64_t rows = matrixType.getDimSize(0), length = matrixType.getDimSize(1);
+  bool bf16Dot = block.bf16Dot && matrixType.getElementType().isBF16() &&
+                 getElementTypeOrSelf(vector.getType()).isBF16();
+  int64_t lanes = block.lanes;
+  auto read = [&](LocBuilder &s, Value tensor, ValueRange indices,
+                  bool inBounds) {
+    if (bf16Dot)
+      return readRawVector(s, tensor, indices, 2 * lanes, inBounds);
+    return readVector(s, tensor, indices, lanes, inBounds);
+  };
+  Value out = bufferization::AllocTensorOp::create(
+      b, RankedTensorType::get({rows}, b.getF32Type()), ValueRange{});
+  return forRowBlocks(
+      b, rows, block.gemvRows, {out},
+      [&](LocBuilder &s, Value first, int64_t count, ValueRange args) {
+        SmallVector<Value> sums = buildRowDots(
+            s, count, length, lanes, bf16Dot,
+            [&](LocBuilder &r, Value k, bool inBounds) {
+              return read(r, vector, {k}, inBounds);
+            },
+            [&](LocBuilder &r, int64_t row, Value k, bool inBounds) {
+              return read(r, matrix, {addIndex(r, first, row), k}, inBounds);
+            });
+        Value result = args[0];
+        for (int64_t row = 0; row < count; ++row)
+          result = tensor::InsertOp::create(
+              s, sums[row], result, ValueRange{addIndex(s, first, row)});
+        return SmallVector<Value>{result};
+      })[0];
+}
+
 int64_t mlir::moe::lowering::countHiddenTiles(ExpertsOp op,
                                               ExpertTilingAttr tiling) {
   return op.getUpProj().getType().getDimSize(1) / kernelHiddenTile(op, tiling);

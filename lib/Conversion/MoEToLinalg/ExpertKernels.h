@@ -28,6 +28,13 @@ Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert, Value rows,
                           ExpertTilingAttr tiling, Value split = Value(),
                           int64_t splits = 1);
 
+/// matrix · vector in f32: `vector` [D], `matrix` [E, D] (static), both
+/// float; returns [E]. The gemv kernel's dot products: gemvRows rows at a
+/// time, vectors of the target's width (or vdpbf16ps pairs where the target
+/// has AVX512-BF16 and both are bf16).
+Value buildVectorMatvec(LocBuilder &b, Value vector, Value matrix,
+                        TargetAttr target);
+
 /// All of `op` in the row-parallel form the GPU pipeline maps onto threads
 /// (RowParallelExperts.cpp): one element per (row, hidden unit) and per
 /// (row, output feature), the expert of each row looked up. Returns the

@@ -4,12 +4,13 @@
 // tensors (bufferization makes the tile buffers, LLVM allocates registers):
 //
 // * gemv (few rows, memory-bound): per F-tile, blocks of `gemvRows` gate
-//   and up weight rows are dotted with each row in turn (vectors along D,
-//   one accumulator per weight row), the activation fills the rows x F-tile
-//   hidden tile, then blocks of down rows (vectors along the F-tile) are
-//   dotted with each row's hidden tile and added to its output row. A block
-//   of weight rows is read from DRAM for the first row and from L1 for the
-//   others.
+//   and up weight rows are dotted with the rows two at a time (vectors
+//   along D, one accumulator per weight row and row, each weight vector
+//   loaded once for both), the activation fills the rows x F-tile hidden
+//   tile, then blocks of down rows (vectors along the F-tile) are dotted
+//   with the rows' hidden tiles the same way and added to their output
+//   rows. A block of weight rows is read from DRAM for the first pair of
+//   rows and from L1 for the others.
 //
 // * gemm (many rows, compute-bound): per token tile, the rows are
 //   transposed once (D x tile, f32, zero-padded) so that vectors run along
@@ -203,26 +204,34 @@ SmallVector<Value> forRowBlocks(LocBuilder &b, int64_t total,
 }
 
 /// Dot products over a contiguous run of `length` elements: returns, for
-/// each of `rows` weight rows r, Σ_k weight(r, k) · operand(k) in f32.
-/// `operand(k, inBounds)` and `weight(r, k, inBounds)` read the vectors
+/// each of `rows` weight rows r and each of `operands` operands j,
+/// Σ_k weight(r, k) · operand(j, k) in f32, at r * operands + j.
+/// `operand(j, k, inBounds)` and `weight(r, k, inBounds)` read the vectors
 /// starting at k (the target's width in f32, or twice as many bf16 with
-/// `bf16Dot`, multiplied in pairs); the last partial vector is read with
-/// inBounds false (masked, zero-padded).
+/// `bf16Dot`, multiplied in pairs); each weight vector is loaded once per
+/// step for all operands. The last partial vector is read with inBounds
+/// false (masked, zero-padded).
 SmallVector<Value>
-buildRowDots(LocBuilder &b, int64_t rows, int64_t length, int64_t lanes,
-             bool bf16Dot,
-             function_ref<Value(LocBuilder &, Value, bool)> operand,
+buildRowDots(LocBuilder &b, int64_t rows, int64_t operands, int64_t length,
+             int64_t lanes, bool bf16Dot,
+             function_ref<Value(LocBuilder &, int64_t, Value, bool)> operand,
              function_ref<Value(LocBuilder &, int64_t, Value, bool)> weight) {
   auto type = VectorType::get({lanes}, b.getF32Type());
-  SmallVector<Value> accumulators(rows, zeroVector(b, type));
+  SmallVector<Value> accumulators(rows * operands, zeroVector(b, type));
   int64_t elementsPerStep = bf16Dot ? 2 * lanes : lanes;
   auto step = [&](LocBuilder &s, Value k, bool inBounds, ValueRange args) {
-    Value x = operand(s, k, inBounds);
+    SmallVector<Value> xs;
+    for (int64_t j = 0; j < operands; ++j)
+      xs.push_back(operand(s, j, k, inBounds));
     SmallVector<Value> next;
     for (int64_t r = 0; r < rows; ++r) {
       Value w = weight(s, r, k, inBounds);
-      next.push_back(bf16Dot ? dotPairs(s, args[r], w, x)
-                             : vector::FMAOp::create(s, w, x, args[r]));
+      for (int64_t j = 0; j < operands; ++j) {
+        Value accumulator = args[r * operands + j];
+        next.push_back(bf16Dot
+                           ? dotPairs(s, accumulator, w, xs[j])
+                           : vector::FMAOp::create(s, w, xs[j], accumulator));
+      }
     }
     return next;
   };
@@ -243,6 +252,20 @@ buildRowDots(LocBuilder &b, int64_t rows, int64_t length, int64_t lanes,
                                                accumulator,
                                                arith::FastMathFlags::reassoc));
   return sums;
+}
+
+/// The same for one operand.
+SmallVector<Value>
+buildRowDots(LocBuilder &b, int64_t rows, int64_t length, int64_t lanes,
+             bool bf16Dot,
+             function_ref<Value(LocBuilder &, Value, bool)> operand,
+             function_ref<Value(LocBuilder &, int64_t, Value, bool)> weight) {
+  return buildRowDots(
+      b, rows, 1, length, lanes, bf16Dot,
+      [&](LocBuilder &s, int64_t, Value k, bool inBounds) {
+        return operand(s, k, inBounds);
+      },
+      weight);
 }
 
 /// act(gate) · up for gated activations, act(up) otherwise.
@@ -272,60 +295,87 @@ Value readDotOperand(LocBuilder &b, const ExpertFFN &ffn, Value tensor,
   return readVector(b, tensor, indices, ffn.block.lanes, inBounds);
 }
 
-/// hidden[l] for the F-tile rows [f0 + first, f0 + first + rows) of row
-/// `token`: the gate and up dot products of one block of weight rows share
-/// each loaded vector of the row.
+/// hidden[t, l] for the F-tile rows [f0 + first, f0 + first + count) of
+/// each row t of `tokens`: the gate and up dot products of one block of
+/// weight rows share each loaded vector of the rows, and each loaded weight
+/// vector serves all the tokens.
 Value gemvHiddenBlock(LocBuilder &b, const ExpertFFN &ffn, Value rows,
-                      Value token, Value f0, Value first, int64_t count,
-                      Value hidden) {
+                      ArrayRef<Value> tokens, Value f0, Value first,
+                      int64_t count, Value hidden) {
   int64_t matrices = ffn.gated() ? 2 : 1;
+  int64_t n = tokens.size();
   SmallVector<Value> weightRows =
       consecutiveIndices(b, addIndex(b, f0, first), count);
   SmallVector<Value> sums = buildRowDots(
-      b, matrices * count, ffn.model, ffn.block.lanes, ffn.bf16Dot,
-      [&](LocBuilder &s, Value k, bool inBounds) {
-        return readDotOperand(s, ffn, rows, {token, k}, inBounds);
+      b, matrices * count, n, ffn.model, ffn.block.lanes, ffn.bf16Dot,
+      [&](LocBuilder &s, int64_t j, Value k, bool inBounds) {
+        return readDotOperand(s, ffn, rows, {tokens[j], k}, inBounds);
       },
       [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
         Value matrix = r < count && ffn.gated() ? ffn.gate : ffn.up;
         return readDotOperand(s, ffn, matrix,
                               {ffn.expert, weightRows[r % count], k}, inBounds);
       });
-  for (int64_t r = 0; r < count; ++r) {
-    Value value = ffn.gated() ? activate(b, ffn, sums[r], sums[count + r])
-                              : activate(b, ffn, Value(), sums[r]);
-    // With bf16Dot the hidden tile is bf16: the down dot products read it
-    // in pairs.
-    if (ffn.bf16Dot)
-      value = arith::TruncFOp::create(b, b.getBF16Type(), value);
-    hidden = tensor::InsertOp::create(b, value, hidden,
-                                      ValueRange{token, addIndex(b, first, r)});
-  }
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t r = 0; r < count; ++r) {
+      Value value = ffn.gated() ? activate(b, ffn, sums[r * n + j],
+                                           sums[(count + r) * n + j])
+                                : activate(b, ffn, Value(), sums[r * n + j]);
+      // With bf16Dot the hidden tile is bf16: the down dot products read
+      // it in pairs.
+      if (ffn.bf16Dot)
+        value = arith::TruncFOp::create(b, b.getBF16Type(), value);
+      hidden = tensor::InsertOp::create(
+          b, value, hidden, ValueRange{tokens[j], addIndex(b, first, r)});
+    }
   return hidden;
 }
 
-/// out[token, d] += Σ_k down[e, d, f0 + k] · hidden[k] for the model rows
-/// [first, first + count).
+/// out[t, d] += Σ_k down[e, d, f0 + k] · hidden[t, k] for the model rows
+/// [first, first + count) and each row t of `tokens`.
 Value gemvDownBlock(LocBuilder &b, const ExpertFFN &ffn, int64_t hiddenTile,
-                    Value token, Value f0, Value first, int64_t count,
-                    Value hidden, Value out) {
+                    ArrayRef<Value> tokens, Value f0, Value first,
+                    int64_t count, Value hidden, Value out) {
+  int64_t n = tokens.size();
   SmallVector<Value> sums = buildRowDots(
-      b, count, hiddenTile, ffn.block.lanes, ffn.bf16Dot,
-      [&](LocBuilder &s, Value k, bool inBounds) {
-        return readDotOperand(s, ffn, hidden, {token, k}, inBounds);
+      b, count, n, hiddenTile, ffn.block.lanes, ffn.bf16Dot,
+      [&](LocBuilder &s, int64_t j, Value k, bool inBounds) {
+        return readDotOperand(s, ffn, hidden, {tokens[j], k}, inBounds);
       },
       [&](LocBuilder &s, int64_t r, Value k, bool inBounds) {
         return readDotOperand(
             s, ffn, ffn.down,
             {ffn.expert, addIndex(s, first, r), addIndex(s, f0, k)}, inBounds);
       });
-  for (int64_t r = 0; r < count; ++r) {
-    SmallVector<Value> at = {token, addIndex(b, first, r)};
-    Value previous = tensor::ExtractOp::create(b, out, at);
-    Value sum = arith::AddFOp::create(b, previous, sums[r]);
-    out = tensor::InsertOp::create(b, sum, out, at);
-  }
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t r = 0; r < count; ++r) {
+      SmallVector<Value> at = {tokens[j], addIndex(b, first, r)};
+      Value previous = tensor::ExtractOp::create(b, out, at);
+      Value sum = arith::AddFOp::create(b, previous, sums[r * n + j]);
+      out = tensor::InsertOp::create(b, sum, out, at);
+    }
   return out;
+}
+
+/// Runs `body` over the rows [0, count) in pairs (each weight vector then
+/// serves two rows: two FMAs per load instead of one), then over the last
+/// row when `count` is odd.
+Value forTokenPairs(
+    LocBuilder &b, Value count, Value init,
+    function_ref<Value(LocBuilder &, ArrayRef<Value>, Value)> body) {
+  Value two = indexConstant(b, 2);
+  Value pairs = arith::DivUIOp::create(b, count, two);
+  Value paired =
+      buildLoop(b, indexConstant(b, 0), pairs, {init},
+                [&](LocBuilder &l, Value pair, ValueRange args) {
+                  Value token = mulIndex(l, pair, 2);
+                  SmallVector<Value> tokens = {token, addIndex(l, token, 1)};
+                  return SmallVector<Value>{body(l, tokens, args[0])};
+                })[0];
+  return buildLoop(b, arith::MulIOp::create(b, pairs, two), count, {paired},
+                   [&](LocBuilder &l, Value token, ValueRange args) {
+                     return SmallVector<Value>{body(l, {token}, args[0])};
+                   })[0];
 }
 
 Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
@@ -348,21 +398,22 @@ Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
         Value hidden = forRowBlocks(
             t, hiddenTile, ffn.block.gemvRows, {tileArgs[1]},
             [&](LocBuilder &s, Value first, int64_t n, ValueRange blockArgs) {
-              return buildLoop(s, indexConstant(s, 0), count, blockArgs,
-                               [&](LocBuilder &r, Value token, ValueRange h) {
-                                 return SmallVector<Value>{gemvHiddenBlock(
-                                     r, ffn, rows, token, f0, first, n, h[0])};
-                               });
+              return SmallVector<Value>{forTokenPairs(
+                  s, count, blockArgs[0],
+                  [&](LocBuilder &r, ArrayRef<Value> tokens, Value h) {
+                    return gemvHiddenBlock(r, ffn, rows, tokens, f0, first, n,
+                                           h);
+                  })};
             })[0];
         Value updated = forRowBlocks(
             t, ffn.model, ffn.block.gemvRows, {tileArgs[0]},
             [&](LocBuilder &s, Value first, int64_t n, ValueRange blockArgs) {
-              return buildLoop(s, indexConstant(s, 0), count, blockArgs,
-                               [&](LocBuilder &r, Value token, ValueRange o) {
-                                 return SmallVector<Value>{
-                                     gemvDownBlock(r, ffn, hiddenTile, token,
-                                                   f0, first, n, hidden, o[0])};
-                               });
+              return SmallVector<Value>{forTokenPairs(
+                  s, count, blockArgs[0],
+                  [&](LocBuilder &r, ArrayRef<Value> tokens, Value o) {
+                    return gemvDownBlock(r, ffn, hiddenTile, tokens, f0, first,
+                                         n, hidden, o);
+                  })};
             })[0];
         return SmallVector<Value>{updated, hidden};
       })[0];

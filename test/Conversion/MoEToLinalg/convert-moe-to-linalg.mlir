@@ -103,10 +103,11 @@ func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // -----
 
 // kernel = gemv: F-tiles of 32 outside (2 of them); blocks of 4 gate and 4
-// up weight rows dotted with each of the expert's rows in turn (vectors
-// along D) and reduced, the activation written into the rows x 32 hidden
-// tile; then blocks of 4 down rows dotted with each row's hidden tile
-// (vectors along the F-tile) and added to its output row.
+// up weight rows dotted with the expert's rows two at a time (vectors along
+// D, each weight vector loaded once for both rows; an odd last row alone)
+// and reduced, the activation written into the rows x 32 hidden tile; then
+// blocks of 4 down rows dotted with the rows' hidden tiles the same way
+// (vectors along the F-tile) and added to their output rows.
 // With 2 cores, the 2 cores share each expert: the parallel loop runs over
 // (expert with rows, run of F-tiles) pairs, each run (here one F-tile of
 // the two) writes its share of the output into its own f32 buffer, and the
@@ -127,14 +128,22 @@ func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<5xi32>,
 // CHECK: %[[HIDDEN0:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x32xf32>
 // CHECK: scf.for %{{.+}} = %[[BEGIN]] to %[[END]] step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %[[HIDDEN0]])
 // CHECK: scf.for %{{.+}} = %c0 to %c8 step %c1
-// CHECK: scf.for %[[TOKEN:.+]] = %c0 to %{{.+}} step %c1
+// CHECK: %[[HALF:.+]] = arith.divui %[[COUNT:.+]], %c2
+// CHECK: scf.for %[[PAIR:.+]] = %c0 to %[[HALF]] step %c1
+// CHECK: %[[TOKEN:.+]] = arith.muli %[[PAIR]], %c2
+// CHECK: %[[NEXT_TOKEN:.+]] = arith.addi %[[TOKEN]], %c1
 // CHECK: %[[X:.+]] = vector.transfer_read %{{.+}}[%[[TOKEN]], %c0]
+// CHECK: %[[X2:.+]] = vector.transfer_read %{{.+}}[%[[NEXT_TOKEN]], %c0]
 // CHECK: %[[G:.+]] = vector.transfer_read %[[WG]][%[[E]], %{{.+}}, %c0]
 // CHECK: vector.fma %[[G]], %[[X]]
+// CHECK: vector.fma %[[G]], %[[X2]]
 // CHECK: vector.transfer_read %[[WU]][%[[E]], %{{.+}}, %c0]
 // CHECK: vector.reduction <add>
 // CHECK: math.exp
 // CHECK: tensor.insert %{{.+}}[%[[TOKEN]], %{{.+}}] : tensor<?x32xf32>
+// CHECK: tensor.insert %{{.+}}[%[[NEXT_TOKEN]], %{{.+}}] : tensor<?x32xf32>
+// CHECK: %[[PAIRED:.+]] = arith.muli %[[HALF]], %c2
+// CHECK: scf.for %{{.+}} = %[[PAIRED]] to %[[COUNT]] step %c1
 // CHECK: scf.for %{{.+}} = %c0 to %c4 step %c1
 // CHECK: vector.transfer_read %[[WD]][%[[E]], %{{.+}}, %{{.+}}]
 // CHECK: vector.reduction <add>

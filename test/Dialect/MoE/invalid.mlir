@@ -1519,6 +1519,11 @@ module attributes {moe.target = #moe.target<kind = cpu, fast_memory_bytes = 1048
 
 // -----
 
+// expected-error @+1 {{expects bf16_dot = avx512 only on a cpu target, but found it on a cuda target}}
+module attributes {moe.target = #moe.target<kind = cuda, bf16_dot = avx512>} {}
+
+// -----
+
 // expected-error @+1 {{expects hidden_tile >= 1, but found 0}}
 module attributes {test.tiling = #moe.expert_tiling<kernel = gemv, hidden_tile = 0, token_tile = 32>} {}
 
@@ -1584,8 +1589,8 @@ func.func @activation_not_unit(%x: tensor<4x8xf32> {moe.activation = 1 : i64}) {
 // -----
 
 // cuda may have shared_cache_bytes < fast_memory_bytes; vector_bits 4096 is
-// the largest; every parameter given.
-module attributes {moe.target = #moe.target<kind = cuda, fast_memory_bytes = 1048576, shared_cache_bytes = 262144, vector_bits = 4096, compute_units = 132, bandwidth_gbps = 3350, peak_gflops = 989000>} {
+// the largest; every parameter given (bf16_dot = none is allowed on cuda).
+module attributes {moe.target = #moe.target<kind = cuda, fast_memory_bytes = 1048576, shared_cache_bytes = 262144, vector_bits = 4096, compute_units = 132, bandwidth_gbps = 3350, peak_gflops = 989000, bf16_dot = none>} {
   func.func @accepted_in_target_module(%x: tensor<4x8xf32> {moe.activation}) {
     return
   }

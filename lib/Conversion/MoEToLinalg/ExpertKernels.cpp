@@ -423,37 +423,14 @@ Value buildGemvKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
 // gemm: vectors along tokens, weights broadcast
 //===----------------------------------------------------------------------===//
 
-/// A linalg.generic that writes `source` ([a, b]) transposed into `init`
-/// ([b, a]), converting the elements to `init`'s element type.
-Value transposeInto(LocBuilder &b, Value source, Value init) {
-  MLIRContext *context = b.getContext();
-  AffineExpr i = getAffineDimExpr(0, context), j = getAffineDimExpr(1, context);
-  auto identity = AffineMap::get(2, 0, {i, j}, context);
-  auto transposed = AffineMap::get(2, 0, {j, i}, context);
+/// A parallel linalg.generic that copies `source` into `init` along the
+/// given maps (over init's loops), converting the elements to `init`'s
+/// element type.
+Value copyInto(LocBuilder &b, Value source, Value init, AffineMap sourceMap,
+               AffineMap initMap) {
   Type target = cast<RankedTensorType>(init.getType()).getElementType();
-  SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             b, TypeRange{init.getType()}, ValueRange{source}, ValueRange{init},
-             SmallVector<AffineMap>{identity, transposed}, parallel,
-             [&](OpBuilder &nested, Location loc, ValueRange args) {
-               LocBuilder inner(loc, nested);
-               linalg::YieldOp::create(
-                   inner, ValueRange{convertFloat(inner, args[0], target)});
-             })
-      .getResult(0);
-}
-
-/// A linalg.generic that writes `source` ([tokens, D]) into `init`
-/// ([D/2, tokens, 2], bf16) in the pair layout: init[p, t, i] = source[t,
-/// 2p + i].
-Value pairTransposeInto(LocBuilder &b, Value source, Value init) {
-  MLIRContext *context = b.getContext();
-  AffineExpr t = getAffineDimExpr(0, context), p = getAffineDimExpr(1, context),
-             i = getAffineDimExpr(2, context);
-  auto sourceMap = AffineMap::get(3, 0, {t, p * 2 + i}, context);
-  auto initMap = AffineMap::get(3, 0, {p, t, i}, context);
-  Type target = cast<RankedTensorType>(init.getType()).getElementType();
-  SmallVector<utils::IteratorType> parallel(3, utils::IteratorType::parallel);
+  SmallVector<utils::IteratorType> parallel(initMap.getNumDims(),
+                                            utils::IteratorType::parallel);
   return linalg::GenericOp::create(
              b, TypeRange{init.getType()}, ValueRange{source}, ValueRange{init},
              SmallVector<AffineMap>{sourceMap, initMap}, parallel,
@@ -463,6 +440,25 @@ Value pairTransposeInto(LocBuilder &b, Value source, Value init) {
                    inner, ValueRange{convertFloat(inner, args[0], target)});
              })
       .getResult(0);
+}
+
+/// `source` ([a, b]) transposed into `init` ([b, a]).
+Value transposeInto(LocBuilder &b, Value source, Value init) {
+  MLIRContext *context = b.getContext();
+  AffineExpr i = getAffineDimExpr(0, context), j = getAffineDimExpr(1, context);
+  return copyInto(b, source, init, AffineMap::get(2, 0, {i, j}, context),
+                  AffineMap::get(2, 0, {j, i}, context));
+}
+
+/// `source` ([tokens, D]) into `init` ([D/2, tokens, 2], bf16) in the pair
+/// layout: init[p, t, i] = source[t, 2p + i].
+Value pairTransposeInto(LocBuilder &b, Value source, Value init) {
+  MLIRContext *context = b.getContext();
+  AffineExpr t = getAffineDimExpr(0, context), p = getAffineDimExpr(1, context),
+             i = getAffineDimExpr(2, context);
+  return copyInto(b, source, init,
+                  AffineMap::get(3, 0, {t, p * 2 + i}, context),
+                  AffineMap::get(3, 0, {p, t, i}, context));
 }
 
 /// The transposition of a square block held as `rows` (n vectors of n
@@ -873,7 +869,6 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
                 origin, ArrayRef<OpFoldResult>{model, tokens}, unit);
           }
         }
-        Value transposedView = transposedRows;
         Value transposedOut =
             linalg::FillOp::create(t, ValueRange{zero}, ValueRange{args[2]})
                 .getResult(0);
@@ -919,10 +914,10 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
                   h, hiddenTile, ffn.block.hiddenRows, {hArgs[1]},
                   [&](LocBuilder &s, Value first, int64_t n,
                       ValueRange blockArgs) {
-                    Value result = gemmHiddenBlock(s, ffn, wide, transposedView,
+                    Value result = gemmHiddenBlock(s, ffn, wide, transposedRows,
                                                    f0, first, n, blockArgs[0]);
                     if (hasNarrow)
-                      result = gemmHiddenBlock(s, narrow, last, transposedView,
+                      result = gemmHiddenBlock(s, narrow, last, transposedRows,
                                                f0, first, n, result);
                     return SmallVector<Value>{result};
                   })[0];

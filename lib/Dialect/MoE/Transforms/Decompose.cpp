@@ -147,28 +147,11 @@ Value convertFloat(OpBuilder &builder, Location loc, Value value, Type type) {
 Value buildSharedExperts(OpBuilder &builder, Location loc, LayerOp layer) {
   Value x = layer.getX();
   Activation activation = layer.getActivation();
-  auto asOneExpert = [&](Value weight) -> Value {
-    auto type = cast<RankedTensorType>(weight.getType());
-    auto expanded = RankedTensorType::get(
-        {1, type.getDimSize(0), type.getDimSize(1)}, type.getElementType());
-    return tensor::ExpandShapeOp::create(
-        builder, loc, expanded, weight,
-        SmallVector<ReassociationIndices>{{0, 1}, {2}});
-  };
-  Type i32 = builder.getI32Type();
-  Value tokens = arith::IndexCastOp::create(
-      builder, loc, i32, tensor::DimOp::create(builder, loc, x, 0));
-  Value zero = arith::ConstantIntOp::create(builder, loc, i32, 0);
-  Value segments = tensor::FromElementsOp::create(
-      builder, loc, RankedTensorType::get({2}, i32), ValueRange{zero, tokens});
-  Value gate = isGatedActivation(activation)
-                   ? asOneExpert(layer.getSharedGateProj())
-                   : Value();
+  Value gate =
+      isGatedActivation(activation) ? layer.getSharedGateProj() : Value();
   Value output =
-      ExpertsOp::create(builder, loc, x, segments, gate,
-                        asOneExpert(layer.getSharedUpProj()),
-                        asOneExpert(layer.getSharedDownProj()), activation)
-          .getResult();
+      buildOneExpertFFN(builder, loc, x, gate, layer.getSharedUpProj(),
+                        layer.getSharedDownProj(), activation);
   if (Value gateWeight = layer.getSharedExpertGate()) {
     // Qwen-MoE: the shared output times sigmoid(x · w_sgᵀ), one scalar per
     // token broadcast over D.
@@ -289,4 +272,28 @@ FailureOr<DecomposedLayer> mlir::moe::decomposeLayer(RewriterBase &rewriter,
 
 void mlir::moe::populateMoEDecomposePatterns(RewritePatternSet &patterns) {
   patterns.add<DecomposeLayerPattern>(patterns.getContext());
+}
+
+Value mlir::moe::buildOneExpertFFN(OpBuilder &builder, Location loc, Value x,
+                                   Value gate, Value up, Value down,
+                                   Activation activation) {
+  auto asOneExpert = [&](Value weight) -> Value {
+    if (!weight)
+      return Value();
+    auto type = cast<RankedTensorType>(weight.getType());
+    auto expanded = RankedTensorType::get(
+        {1, type.getDimSize(0), type.getDimSize(1)}, type.getElementType());
+    return tensor::ExpandShapeOp::create(
+        builder, loc, expanded, weight,
+        SmallVector<ReassociationIndices>{{0, 1}, {2}});
+  };
+  Type i32 = builder.getI32Type();
+  Value tokens = arith::IndexCastOp::create(
+      builder, loc, i32, tensor::DimOp::create(builder, loc, x, 0));
+  Value zero = arith::ConstantIntOp::create(builder, loc, i32, 0);
+  Value segments = tensor::FromElementsOp::create(
+      builder, loc, RankedTensorType::get({2}, i32), ValueRange{zero, tokens});
+  return ExpertsOp::create(builder, loc, x, segments, asOneExpert(gate),
+                           asOneExpert(up), asOneExpert(down), activation)
+      .getResult();
 }

@@ -25,7 +25,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -171,28 +170,9 @@ struct RaiseSwiGLU : OpRewritePattern<linalg::MatmulOp> {
     if (!activatedType.getElementType().isF32())
       return rewriter.notifyMatchFailure(down, "activation not in f32");
 
-    Location loc = down.getLoc();
-    auto asOneExpert = [&](Value weight) -> Value {
-      auto type = cast<RankedTensorType>(weight.getType());
-      auto expanded = RankedTensorType::get(
-          {1, type.getDimSize(0), type.getDimSize(1)}, type.getElementType());
-      return tensor::ExpandShapeOp::create(
-          rewriter, loc, expanded, weight,
-          SmallVector<ReassociationIndices>{{0, 1}, {2}});
-    };
-    Type i32 = rewriter.getI32Type();
-    Value tokens = arith::IndexCastOp::create(
-        rewriter, loc, i32, tensor::DimOp::create(rewriter, loc, rows, 0));
-    Value zero = arith::ConstantIntOp::create(rewriter, loc, i32, 0);
-    Value segments = tensor::FromElementsOp::create(
-        rewriter, loc, RankedTensorType::get({2}, i32),
-        ValueRange{zero, tokens});
-    Value experts =
-        ExpertsOp::create(rewriter, loc, rows, segments,
-                          asOneExpert(gate->weight), asOneExpert(up->weight),
-                          asOneExpert(downProjection->weight),
-                          Activation::SiluGlu)
-            .getResult();
+    Value experts = buildOneExpertFFN(
+        rewriter, down.getLoc(), rows, gate->weight, up->weight,
+        downProjection->weight, Activation::SiluGlu);
     rewriter.replaceOp(down, experts);
     return success();
   }

@@ -48,6 +48,15 @@ Value buildActivation(OpBuilder &builder, Location loc, Activation activation,
 /// following renormalization or constant scale, become one moe.route.
 void populateMoEFuseGatingPatterns(RewritePatternSet &patterns);
 
+/// A dense FFN on x ([T, D]) as a moe.experts with one expert that every
+/// token goes to (segments [0, T]): the [out, in] weights (gate [F, D] or
+/// null for an ungated activation, up [F, D], down [D, F]) viewed as
+/// [1, F, D] and [1, D, F] by tensor.expand_shape. moe-decompose runs a
+/// layer's shared experts this way and moe-raise-dense-ffn dense SwiGLU
+/// blocks, so that the tiled expert kernels run them.
+Value buildOneExpertFFN(OpBuilder &builder, Location loc, Value x, Value gate,
+                        Value up, Value down, Activation activation);
+
 /// The pattern of moe-raise-dense-ffn: a dense SwiGLU FFN of linalg ops
 /// becomes a moe.experts with one expert.
 void populateMoERaiseDenseFFNPatterns(RewritePatternSet &patterns);

@@ -46,6 +46,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::lowering;
@@ -1018,6 +1020,151 @@ Value mlir::moe::lowering::buildVectorMatvec(LocBuilder &b, Value vector,
               s, sums[row], result, ValueRange{addIndex(s, first, row)});
         return SmallVector<Value>{result};
       })[0];
+}
+
+namespace {
+
+/// A splat i32 vector of `lanes` lanes.
+Value i32Splat(LocBuilder &b, int64_t lanes, int32_t value) {
+  auto type = VectorType::get({lanes}, b.getI32Type());
+  return arith::ConstantOp::create(
+      b, type, DenseElementsAttr::get(type, b.getI32IntegerAttr(value)));
+}
+
+/// The top-k ranking keys of a vector of f32 as i32 that order like the
+/// values: NaN is taken as -inf (DESIGN.md 3.1) and -0.0 as +0.0, then a
+/// negative value's magnitude bits are flipped, so that a signed integer
+/// comparison ranks them as the float comparison does.
+Value rankingKeys(LocBuilder &b, Value values) {
+  auto type = cast<VectorType>(values.getType());
+  int64_t lanes = type.getDimSize(0);
+  auto splat = [&](float value) -> Value {
+    return arith::ConstantOp::create(
+        b, type, DenseElementsAttr::get(type, b.getF32FloatAttr(value)));
+  };
+  Value isNan =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, values, values);
+  values = arith::SelectOp::create(
+      b, isNan, splat(-std::numeric_limits<float>::infinity()), values);
+  Value isZero =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, values, splat(0.0f));
+  values = arith::SelectOp::create(b, isZero, splat(0.0f), values);
+  Value bits = vector::BitCastOp::create(
+      b, VectorType::get({lanes}, b.getI32Type()), values);
+  Value negative = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits,
+                                         i32Splat(b, lanes, 0));
+  Value flipped =
+      arith::XOrIOp::create(b, bits, i32Splat(b, lanes, 0x7fffffff));
+  return arith::SelectOp::create(b, negative, flipped, bits);
+}
+
+} // namespace
+
+std::pair<Value, Value>
+mlir::moe::lowering::buildVectorTopK(LocBuilder &b, Value row, int64_t k,
+                                     Type indexType, TargetAttr target) {
+  auto rowType = cast<RankedTensorType>(row.getType());
+  int64_t length = rowType.getDimSize(0);
+  int64_t lanes = getExpertRegisterBlock(target).lanes;
+  int64_t padded = llvm::divideCeil(length, lanes) * lanes;
+  Type i32 = b.getI32Type();
+  auto keyVectorType = VectorType::get({lanes}, i32);
+  // Below every key: the padding lanes, and each entry once picked.
+  int32_t removed = std::numeric_limits<int32_t>::min();
+
+  // The keys, once: a row of N entries costs k vector scans of N / lanes
+  // compares, where the scalar form paid k * N compare-and-select chains.
+  Value keys = bufferization::AllocTensorOp::create(
+      b, RankedTensorType::get({padded}, i32), ValueRange{});
+  auto writeKeys = [&](LocBuilder &s, Value base, bool inBounds, Value into) {
+    Value key = rankingKeys(s, readVector(s, row, {base}, lanes, inBounds));
+    if (!inBounds) {
+      // Only the static last block reads past the row.
+      int64_t valid = length % lanes;
+      SmallVector<bool> mask(lanes, false);
+      std::fill(mask.begin(), mask.begin() + valid, true);
+      auto maskType = VectorType::get({lanes}, s.getI1Type());
+      Value inRow = arith::ConstantOp::create(
+          s, maskType, DenseElementsAttr::get(maskType, ArrayRef<bool>(mask)));
+      key = arith::SelectOp::create(s, inRow, key, i32Splat(s, lanes, removed));
+    }
+    return writeVector(s, key, into, {base});
+  };
+  int64_t full = length / lanes * lanes;
+  if (full > 0)
+    keys = buildSteppedLoop(b, indexConstant(b, 0), indexConstant(b, full),
+                            indexConstant(b, lanes), {keys},
+                            [&](LocBuilder &s, Value base, ValueRange args) {
+                              return SmallVector<Value>{writeKeys(
+                                  s, base, /*inBounds=*/true, args[0])};
+                            })[0];
+  if (full < length)
+    keys = writeKeys(b, indexConstant(b, full), /*inBounds=*/false, keys);
+
+  SmallVector<int32_t> laneNumbers;
+  for (int64_t lane = 0; lane < lanes; ++lane)
+    laneNumbers.push_back(static_cast<int32_t>(lane));
+  Value laneIndices = arith::ConstantOp::create(
+      b, keyVectorType,
+      DenseElementsAttr::get(keyVectorType, ArrayRef<int32_t>(laneNumbers)));
+  Value values = emptyTensor(b, {b.getIndexAttr(k)}, rowType.getElementType());
+  Value indices = emptyTensor(b, {b.getIndexAttr(k)}, indexType);
+  SmallVector<Value> picked = buildLoop(
+      b, indexConstant(b, 0), indexConstant(b, k), {keys, values, indices},
+      [&](LocBuilder &l, Value pass, ValueRange args) {
+        // Each lane keeps its best key and, on ties, its earliest index
+        // (a strict compare over increasing positions).
+        SmallVector<Value> best = buildSteppedLoop(
+            l, indexConstant(l, 0), indexConstant(l, padded),
+            indexConstant(l, lanes),
+            {i32Splat(l, lanes, removed), i32Splat(l, lanes, 0)},
+            [&](LocBuilder &s, Value base, ValueRange bestArgs) {
+              Value padding = arith::ConstantOp::create(
+                  s, i32, s.getI32IntegerAttr(removed));
+              SmallVector<bool> bounds = {true};
+              Value key = vector::TransferReadOp::create(
+                  s, keyVectorType, args[0], ValueRange{base}, padding,
+                  ArrayRef<bool>(bounds));
+              Value position = arith::AddIOp::create(
+                  s, laneIndices,
+                  vector::BroadcastOp::create(
+                      s, keyVectorType,
+                      arith::IndexCastOp::create(s, i32, base)));
+              Value better = arith::CmpIOp::create(s, arith::CmpIPredicate::sgt,
+                                                   key, bestArgs[0]);
+              return SmallVector<Value>{
+                  arith::SelectOp::create(s, better, key, bestArgs[0]),
+                  arith::SelectOp::create(s, better, position, bestArgs[1])};
+            });
+        // The best key over the lanes, then the earliest index holding it.
+        Value bestKey = vector::ReductionOp::create(
+            l, vector::CombiningKind::MAXSI, best[0]);
+        Value holds = arith::CmpIOp::create(
+            l, arith::CmpIPredicate::eq, best[0],
+            vector::BroadcastOp::create(l, keyVectorType, bestKey));
+        Value candidates = arith::SelectOp::create(
+            l, holds, best[1],
+            i32Splat(l, lanes, std::numeric_limits<int32_t>::max()));
+        Value winner = vector::ReductionOp::create(
+            l, vector::CombiningKind::MINSI, candidates);
+        Value position =
+            arith::IndexCastOp::create(l, l.getIndexType(), winner);
+        Value newKeys = tensor::InsertOp::create(
+            l, arith::ConstantOp::create(l, i32, l.getI32IntegerAttr(removed)),
+            args[0], ValueRange{position});
+        Value value = tensor::ExtractOp::create(l, row, ValueRange{position});
+        Value stored = indexType.isIndex()
+                           ? position
+                           : (indexType == i32
+                                  ? winner
+                                  : arith::ExtUIOp::create(l, indexType, winner)
+                                        .getResult());
+        return SmallVector<Value>{
+            newKeys,
+            tensor::InsertOp::create(l, value, args[1], ValueRange{pass}),
+            tensor::InsertOp::create(l, stored, args[2], ValueRange{pass})};
+      });
+  return {picked[1], picked[2]};
 }
 
 int64_t mlir::moe::lowering::countHiddenTiles(ExpertsOp op,

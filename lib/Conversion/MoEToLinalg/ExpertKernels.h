@@ -1,7 +1,9 @@
 //===- ExpertKernels.h - Tiled, vectorized expert FFN kernels ---*- C++ -*-===//
 //
 // The loop nests that run one expert's FFN on its rows, in the two forms
-// that #moe.expert_tiling selects between. Private to lib/Conversion.
+// that #moe.expert_tiling selects between, and the vector building blocks
+// the CPU lowering of the router and PEER share with them (dot products,
+// top-k). Private to lib/Conversion.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,6 +36,15 @@ Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert, Value rows,
 /// has AVX512-BF16 and both are bf16).
 Value buildVectorMatvec(LocBuilder &b, Value vector, Value matrix,
                         TargetAttr target);
+
+/// The k best entries of a rank-1 float tensor `row` (static length, f32 or
+/// narrower) in the order of moe.topk (value descending, then index
+/// ascending; NaN as -inf; -0.0 == +0.0), computed with vectors of the
+/// target's width: the values as order-preserving i32 keys, then k vector
+/// arg-max scans. Requires k <= the row's length. Returns the values (in
+/// the row's type) and the indices (as `indexType`: index, i32 or i64).
+std::pair<Value, Value> buildVectorTopK(LocBuilder &b, Value row, int64_t k,
+                                        Type indexType, TargetAttr target);
 
 /// All of `op` in the row-parallel form the GPU pipeline maps onto threads
 /// (RowParallelExperts.cpp): one element per (row, hidden unit) and per

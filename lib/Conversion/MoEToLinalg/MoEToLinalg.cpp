@@ -83,6 +83,21 @@ Value ranksAbove(LocBuilder &b, Value lhsKey, Value lhsIndex, Value rhsKey,
   return orI1(b, greater, andI1(b, equal, earlier));
 }
 
+/// The top-k selection of a rank-1 `row`: on CPUs, for a static row of f32
+/// or narrower floats, k vector arg-max scans (buildVectorTopK); otherwise
+/// the scalar passes of buildTopKSelection, which GPU threads run as they
+/// are.
+std::pair<Value, Value> selectTopK(LocBuilder &b, Value row, int64_t k,
+                                   Type indexType, TargetKind codeFor,
+                                   Operation *op) {
+  auto rowType = cast<RankedTensorType>(row.getType());
+  if (codeFor == TargetKind::CPU && rowType.hasStaticShape() &&
+      rowType.getElementType().getIntOrFloatBitWidth() <= 32 &&
+      k <= rowType.getDimSize(0))
+    return buildVectorTopK(b, row, k, indexType, getTargetOrHostDefault(op));
+  return buildTopKSelection(b, b.getLoc(), row, k, indexType);
+}
+
 /// expf(x) for an f32 scalar.
 Value exp(LocBuilder &b, Value value) { return math::ExpOp::create(b, value); }
 
@@ -200,7 +215,9 @@ Value buildTokenRows(LocBuilder &b, OpFoldResult tokens, OpFoldResult model,
 //===----------------------------------------------------------------------===//
 
 struct TopKLowering : OpRewritePattern<TopKOp> {
-  using OpRewritePattern::OpRewritePattern;
+  TopKLowering(MLIRContext *context, TargetKind codeFor)
+      : OpRewritePattern(context), codeFor(codeFor) {}
+  TargetKind codeFor;
 
   LogicalResult matchAndRewrite(TopKOp op,
                                 PatternRewriter &rewriter) const override {
@@ -212,7 +229,7 @@ struct TopKLowering : OpRewritePattern<TopKOp> {
     Type indexType = op.getIndices().getType().getElementType();
     if (rank == 1) {
       std::pair<Value, Value> selection =
-          buildTopKSelection(b, op.getLoc(), input, k, indexType);
+          selectTopK(b, input, k, indexType, codeFor, op);
       rewriter.replaceOp(op, {selection.first, selection.second});
       return success();
     }
@@ -228,7 +245,7 @@ struct TopKLowering : OpRewritePattern<TopKOp> {
         [&](LocBuilder &body, ValueRange ivs, ValueRange) {
           Value row = extractRow(body, input, ivs);
           std::pair<Value, Value> selection =
-              buildTopKSelection(body, body.getLoc(), row, k, indexType);
+              selectTopK(body, row, k, indexType, codeFor, op);
           Value values = selection.first;
           Value indices = selection.second;
           SmallVector<OpFoldResult> offsets(ivs.begin(), ivs.end());
@@ -370,7 +387,7 @@ struct RouteLowering : OpRewritePattern<RouteOp> {
                 t, selection, numExperts, op.getNGroupAttr().getInt(),
                 op.getTopkGroupAttr().getInt(), op.getGroupScore());
           Value indices =
-              buildTopKSelection(t, t.getLoc(), selection, topK, i32).second;
+              selectTopK(t, selection, topK, i32, codeFor, op).second;
           // weights = s[indices], or softmax(l[indices]) for softmax_topk.
           Value weights = emptyTensor(t, {t.getIndexAttr(topK)}, f32);
           weights = buildLoop(
@@ -1203,7 +1220,9 @@ struct RepeatLowering : OpRewritePattern<RepeatOp> {
 //===----------------------------------------------------------------------===//
 
 struct PeerLowering : OpRewritePattern<PeerOp> {
-  using OpRewritePattern::OpRewritePattern;
+  PeerLowering(MLIRContext *context, TargetKind codeFor)
+      : OpRewritePattern(context), codeFor(codeFor) {}
+  TargetKind codeFor;
 
   LogicalResult matchAndRewrite(PeerOp op,
                                 PatternRewriter &rewriter) const override {
@@ -1225,6 +1244,15 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
     Activation activation = op.getActivation();
     PeerScore score = op.getScore();
     Value bias = op.getQueryBias();
+    // On CPUs the query and sub-key scores are the expert kernels' vector
+    // dot products (as the router's logits).
+    TargetAttr target = getTargetOrHostDefault(op);
+    auto matvec = [&](LocBuilder &l, Value vector, Value matrix) {
+      if (codeFor == TargetKind::CPU &&
+          cast<RankedTensorType>(matrix.getType()).hasStaticShape())
+        return buildVectorMatvec(l, vector, matrix, target);
+      return matvecF32(l, vector, matrix);
+    };
 
     // One iteration per (token, head), so that a single token's heads run
     // in parallel (at T = 1 the per-token loop had one iteration): each
@@ -1240,9 +1268,9 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
           Value headStart =
               arith::MulIOp::create(l, head, indexConstant(l, queryDim));
           Value query =
-              matvecF32(l, row,
-                        extractMatrix(l, op.getQueryWeight(), {}, headStart,
-                                      l.getIndexAttr(queryDim)));
+              matvec(l, row,
+                     extractMatrix(l, op.getQueryWeight(), {}, headStart,
+                                   l.getIndexAttr(queryDim)));
           if (bias)
             query = mapElements(
                 l,
@@ -1266,13 +1294,13 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
               leading.push_back(indexConstant(l, which));
               Value subKeyMatrix = extractMatrix(
                   l, keys, leading, l.getIndexAttr(0), l.getIndexAttr(subKeys));
-              return matvecF32(l, halfQuery, subKeyMatrix);
+              return matvec(l, halfQuery, subKeyMatrix);
             };
             Type i32 = l.getI32Type();
             std::pair<Value, Value> first =
-                buildTopKSelection(l, l.getLoc(), subKeyScores(0), topK, i32);
+                selectTopK(l, subKeyScores(0), topK, i32, codeFor, op);
             std::pair<Value, Value> second =
-                buildTopKSelection(l, l.getLoc(), subKeyScores(1), topK, i32);
+                selectTopK(l, subKeyScores(1), topK, i32, codeFor, op);
             Value firstValues = first.first, firstIndices = first.second;
             Value secondValues = second.first, secondIndices = second.second;
             // Candidate (a, b) at index a*k + b scores first[a] +
@@ -1291,8 +1319,8 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
                                             extract(c, secondValues, {bIndex}));
                   return SmallVector<Value>{insert(c, sum, cargs[0], {i})};
                 })[0];
-            std::pair<Value, Value> best = buildTopKSelection(
-                l, l.getLoc(), candidates, topK, l.getIndexType());
+            std::pair<Value, Value> best =
+                selectTopK(l, candidates, topK, l.getIndexType(), codeFor, op);
             Value bestValues = best.first, bestIndices = best.second;
             Value gates =
                 score == PeerScore::Softmax
@@ -1577,9 +1605,8 @@ std::pair<Value, Value> mlir::moe::buildTopKSelection(OpBuilder &builder,
 
 void mlir::moe::populateMoEToLinalgConversionPatterns(
     RewritePatternSet &patterns, TargetKind codeFor) {
-  patterns.add<ExpertsLowering, DispatchLowering, RouteLowering>(
-      patterns.getContext(), codeFor);
-  patterns.add<TopKLowering, CombineLowering, RepeatLowering, PeerLowering,
-               LoadBalancingLossLowering, RouterZLossLowering>(
-      patterns.getContext());
+  patterns.add<ExpertsLowering, DispatchLowering, RouteLowering, TopKLowering,
+               PeerLowering>(patterns.getContext(), codeFor);
+  patterns.add<CombineLowering, RepeatLowering, LoadBalancingLossLowering,
+               RouterZLossLowering>(patterns.getContext());
 }

@@ -7,17 +7,38 @@
 // NO-MOE-NOT: tensor.gather
 // NO-MOE-NOT: tensor.scatter
 
-// moe.topk: a parallel loop over rows; per row, k arg-max passes over the
-// N entries (a partial selection, O(k·N)): no sort.
+// moe.topk: a parallel loop over rows. On a CPU, a row of static length
+// (f32 or narrower) is ranked by vectors: its entries become i32 keys that
+// order like the values (NaN replaced by -inf, -0.0 by +0.0, a negative
+// value's magnitude bits flipped), once, padded to whole vectors with the
+// minimum; then each of the k passes scans the keys 16 at a time, keeping
+// every lane's best key and earliest index, reduces them (max key, then
+// the smallest index holding it) and overwrites the pick with the minimum.
+// A partial selection, O(k·N): no sort.
 
 // CHECK-LABEL: func.func @topk
+// CHECK-DAG: %[[REMOVED:.+]] = arith.constant -2147483648 : i32
+// CHECK-DAG: %[[FLIP:.+]] = arith.constant dense<2147483647> : vector<16xi32>
 // CHECK: scf.forall (%[[ROW:.+]]) in (%{{.+}}) shared_outs(%[[VALUES:.+]] = %{{.+}}, %[[INDICES:.+]] = %{{.+}})
 // CHECK: %[[SLICE:.+]] = tensor.extract_slice %{{.+}}[%[[ROW]], 0] [1, 8] [1, 1] : tensor<?x8xf32> to tensor<8xf32>
-// CHECK: scf.for %{{.+}} = %{{.+}} to %[[K:.+]] step
-// CHECK: scf.for %{{.+}} = %{{.+}} to %[[N:.+]] step
-// NaN ranks below every number: it is replaced by -inf for the ranking.
-// CHECK: arith.cmpf uno
-// CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : f32
+// CHECK: %[[KEYS:.+]] = bufferization.alloc_tensor() : tensor<16xi32>
+// CHECK: %[[ROWVEC:.+]] = vector.transfer_read %[[SLICE]]{{.*}} : tensor<8xf32>, vector<16xf32>
+// CHECK: arith.cmpf uno, %[[ROWVEC]], %[[ROWVEC]] : vector<16xf32>
+// CHECK: %[[BITS:.+]] = vector.bitcast %{{.+}} : vector<16xf32> to vector<16xi32>
+// CHECK: arith.xori %[[BITS]], %[[FLIP]] : vector<16xi32>
+// CHECK: arith.select
+// CHECK-SAME: vector<16xi32>
+// CHECK: %[[PADDED:.+]] = arith.select %{{.+}} : vector<16xi1>, vector<16xi32>
+// CHECK: %[[FILLED:.+]] = vector.transfer_write %[[PADDED]], %[[KEYS]][%{{.+}}] {in_bounds = [true]} : vector<16xi32>, tensor<16xi32>
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[LEFT:.+]] = %[[FILLED]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (tensor<16xi32>, tensor<2xf32>, tensor<2xi64>)
+// CHECK: %[[SCAN:.+]] = vector.transfer_read %[[LEFT]]
+// CHECK: %[[BETTER:.+]] = arith.cmpi sgt, %[[SCAN]], %{{.+}} : vector<16xi32>
+// CHECK: %[[BESTKEYS:.+]] = arith.select %[[BETTER]], %[[SCAN]], %{{.+}} : vector<16xi1>, vector<16xi32>
+// CHECK: %[[BESTKEY:.+]] = vector.reduction <maxsi>, %[[BESTKEYS]] : vector<16xi32> into i32
+// CHECK: %[[WINNER:.+]] = vector.reduction <minsi>, %{{.+}} : vector<16xi32> into i32
+// CHECK: %[[PICK:.+]] = arith.index_cast %[[WINNER]] : i32 to index
+// CHECK: tensor.insert %[[REMOVED]] into %[[LEFT]][%[[PICK]]] : tensor<16xi32>
+// CHECK: tensor.extract %[[SLICE]][%[[PICK]]] : tensor<8xf32>
 // CHECK: scf.forall.in_parallel
 // CHECK: tensor.parallel_insert_slice %{{.+}} into %[[VALUES]][%[[ROW]], 0] [1, 2] [1, 1] : tensor<2xf32> into tensor<?x2xf32>
 // CHECK: tensor.parallel_insert_slice %{{.+}} into %[[INDICES]][%[[ROW]], 0] [1, 2] [1, 1] : tensor<2xi64> into tensor<?x2xi64>
@@ -25,6 +46,24 @@
 func.func @topk(%s: tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi64>) {
   %v, %i = moe.topk %s k(2) : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi64>
   return %v, %i : tensor<?x2xf32>, tensor<?x2xi64>
+}
+
+// -----
+
+// A row of dynamic length (or of f64, or on a cuda target) keeps the scalar
+// form: per pass, one loop over the N entries with compare-and-select.
+
+// CHECK-LABEL: func.func @topk_dynamic_row
+// CHECK: %[[N:.+]] = tensor.dim
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step
+// CHECK: scf.for %{{.+}} = %{{.+}} to %[[N]] step
+// NaN ranks below every number: it is replaced by -inf for the ranking.
+// CHECK: arith.cmpf uno
+// CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : f32
+// CHECK-NOT: vector.reduction
+func.func @topk_dynamic_row(%s: tensor<?xf32>) -> (tensor<2xf32>, tensor<2xi64>) {
+  %v, %i = moe.topk %s k(2) : tensor<?xf32> -> tensor<2xf32>, tensor<2xi64>
+  return %v, %i : tensor<2xf32>, tensor<2xi64>
 }
 
 // -----

@@ -400,6 +400,19 @@ def topk_cases():
                            label="ties-nan E=8 K=4 T=8 bf16"))
     cases.append(topk_case(8, 8, 5, x=crafted, elem="f64", index="i64",
                            label="ties-nan E=8 K=5 T=8 f64", quick=False))
+    # Rows longer than one vector (the CPU ranks 16 entries at a time, each
+    # lane keeping its earliest best): ties between lanes and between
+    # blocks, a partial last block, NaN and -inf ties across blocks.
+    across = np.zeros((4, 40))
+    across[0, [35, 19, 3, 17, 2]] = 3.0
+    across[1, :] = nan
+    across[1, [39, 20]] = -inf
+    across[2] = np.arange(40) % 7
+    across[3] = np.where(np.arange(40) % 2 == 0, -0.0, 0.0)
+    across[3, [38, 22, 6]] = 1.0
+    for k in (4, 9):
+        cases.append(topk_case(4, 40, k, x=across,
+                               label=f"ties-blocks E=40 K={k} T=4 f32"))
     return cases
 
 
@@ -1268,6 +1281,9 @@ def peer_cases():
         peer_case(33, k=1, heads=1, dk=4),
         peer_case(33, n=4, k=2, heads=3, dk=6, act="gelu"),
         peer_case(33, welem="bf16"),
+        # Sub-key rows (n = 40) and candidates (k^2 = 36) longer than one
+        # vector, with a partial last block; query rows wider than one.
+        peer_case(17, n=40, k=6, heads=2, dk=40),
     ]
 
 

@@ -200,7 +200,15 @@ void mlir::moe::pipelines::addHostToLLVMStage(
   // memrefCopy). It runs before scf-to-cf because it also lowers the
   // memref.alloca_scope that scf-to-openmp wraps each loop body in, whose
   // region must stay a single block until then.
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  {
+    // memref.alloc/dealloc -> the runtime's _mlir_memref_to_llvm_alloc and
+    // _mlir_memref_to_llvm_free, which keep large buffers between calls
+    // instead of having every call fault in and zero fresh pages
+    // (MoERuntime.h).
+    FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+    memrefOptions.useGenericFunctions = true;
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
+  }
   // scf.for/if/while (and the serial scf.parallel) -> cf branches.
   pm.addPass(createSCFToControlFlowPass());
   // arith ops without a direct LLVM counterpart (ceildiv, floordiv, the

@@ -526,6 +526,12 @@ void trackHeapOf(ExecutionEngine &engine) {
     define("aligned_alloc", &moeTrackedAlignedAlloc);
     define("realloc", &moeTrackedRealloc);
     define("free", &moeTrackedFree);
+    // What memref.alloc and memref.dealloc lower to (the runtime's caching
+    // heap functions otherwise): tracked, and never cached, so that a buffer
+    // left behind shows.
+    define("_mlir_memref_to_llvm_alloc", &moeTrackedMalloc);
+    define("_mlir_memref_to_llvm_aligned_alloc", &moeTrackedAlignedAlloc);
+    define("_mlir_memref_to_llvm_free", &moeTrackedFree);
     return symbols;
   });
 }

@@ -8,7 +8,9 @@
 
 #include "moe/Runtime/MoERuntime.h"
 
+#include <malloc.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -154,6 +156,99 @@ void moe_flush_caches_release(void) {
   moe_aligned_free(moeFlushBuffer);
   moeFlushBuffer = NULL;
   moeFlushCount = 0;
+}
+
+/* The buffers the heap functions of compiled code keep for reuse: an
+ * unordered set of (buffer, usable bytes), under one lock (only buffers of
+ * at least MOE_RUNTIME_CACHED_BUFFER_BYTES come here, a few per call). */
+typedef struct {
+  void *buffer;
+  size_t bytes;
+} MoECachedBuffer;
+
+static MoECachedBuffer moeCachedBuffers[MOE_RUNTIME_CACHED_BUFFERS];
+static size_t moeCachedBufferCount;
+static size_t moeCachedBytes;
+static pthread_mutex_t moeCachedBuffersLock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The smallest kept buffer of `bytes` to `bytes` + 25 %, taken out of the
+ * cache; NULL when there is none. */
+static void *takeCachedBuffer(size_t bytes, size_t alignment) {
+  size_t most = bytes + bytes / 4;
+  void *found = NULL;
+  pthread_mutex_lock(&moeCachedBuffersLock);
+  size_t best = moeCachedBufferCount;
+  for (size_t i = 0; i < moeCachedBufferCount; ++i) {
+    MoECachedBuffer entry = moeCachedBuffers[i];
+    if (entry.bytes < bytes || entry.bytes > most ||
+        (uintptr_t)entry.buffer % alignment != 0)
+      continue;
+    if (best == moeCachedBufferCount ||
+        entry.bytes < moeCachedBuffers[best].bytes)
+      best = i;
+  }
+  if (best < moeCachedBufferCount) {
+    found = moeCachedBuffers[best].buffer;
+    moeCachedBytes -= moeCachedBuffers[best].bytes;
+    moeCachedBuffers[best] = moeCachedBuffers[--moeCachedBufferCount];
+  }
+  pthread_mutex_unlock(&moeCachedBuffersLock);
+  return found;
+}
+
+static void *allocateForCompiledCode(size_t bytes, size_t alignment) {
+  if (bytes < MOE_RUNTIME_CACHED_BUFFER_BYTES) {
+    if (alignment <= MOE_RUNTIME_ALIGNMENT)
+      return malloc(bytes);
+    return allocateAligned(bytes, alignment);
+  }
+  if (alignment < MOE_RUNTIME_ALIGNMENT)
+    alignment = MOE_RUNTIME_ALIGNMENT;
+  void *buffer = takeCachedBuffer(bytes, alignment);
+  if (buffer)
+    return buffer;
+  if (alignment == MOE_RUNTIME_ALIGNMENT)
+    return moe_aligned_alloc(bytes);
+  return allocateAligned(bytes, alignment);
+}
+
+void *_mlir_memref_to_llvm_alloc(size_t bytes) {
+  return allocateForCompiledCode(bytes, 1);
+}
+
+void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t bytes) {
+  return allocateForCompiledCode(bytes, alignment);
+}
+
+void _mlir_memref_to_llvm_free(void *ptr) {
+  if (!ptr)
+    return;
+  size_t bytes = malloc_usable_size(ptr);
+  if (bytes >= MOE_RUNTIME_CACHED_BUFFER_BYTES) {
+    int kept = 0;
+    pthread_mutex_lock(&moeCachedBuffersLock);
+    if (moeCachedBufferCount < MOE_RUNTIME_CACHED_BUFFERS &&
+        moeCachedBytes + bytes <= MOE_RUNTIME_CACHED_BUFFER_LIMIT) {
+      moeCachedBuffers[moeCachedBufferCount].buffer = ptr;
+      moeCachedBuffers[moeCachedBufferCount].bytes = bytes;
+      ++moeCachedBufferCount;
+      moeCachedBytes += bytes;
+      kept = 1;
+    }
+    pthread_mutex_unlock(&moeCachedBuffersLock);
+    if (kept)
+      return;
+  }
+  free(ptr);
+}
+
+void moe_release_cached_buffers(void) {
+  pthread_mutex_lock(&moeCachedBuffersLock);
+  for (size_t i = 0; i < moeCachedBufferCount; ++i)
+    free(moeCachedBuffers[i].buffer);
+  moeCachedBufferCount = 0;
+  moeCachedBytes = 0;
+  pthread_mutex_unlock(&moeCachedBuffersLock);
 }
 
 /* A view of a ranked memref descriptor as MLIR lays it out. */

@@ -1,6 +1,7 @@
 //===- MoERuntimeTest.cpp - libmoe_runtime.so -----------------------------===//
 //
-// The C runtime: aligned allocation, the monotonic clock, the bandwidth
+// The C runtime: aligned allocation, the heap functions of compiled code
+// (their cache of large buffers), the monotonic clock, the bandwidth
 // probe and the cache flush on small buffers, and memrefCopy over
 // contiguous, strided, transposed, rank-0 and empty memrefs (what
 // finalize-memref-to-llvm calls for copies between non-contiguous buffers).
@@ -12,6 +13,7 @@
 #include "gtest/gtest.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -59,6 +61,44 @@ TEST(MoERuntimeTest, LargeBuffersStartOnAHugePage) {
     moe_aligned_free(ptr);
   }
   EXPECT_EQ(moe_aligned_alloc(SIZE_MAX - (size_t(1) << 20)), nullptr);
+}
+
+TEST(MoERuntimeTest, CompiledCodeHeapReusesLargeBuffers) {
+  moe_release_cached_buffers();
+  // A large buffer comes back for a request of about its size...
+  size_t bytes = MOE_RUNTIME_CACHED_BUFFER_BYTES * 4;
+  void *first = _mlir_memref_to_llvm_alloc(bytes);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % MOE_RUNTIME_ALIGNMENT, 0u);
+  std::memset(first, 1, bytes);
+  _mlir_memref_to_llvm_free(first);
+  void *again = _mlir_memref_to_llvm_alloc(bytes - 100);
+  EXPECT_EQ(again, first);
+  // ...but not for one much smaller (it would waste the rest) or larger.
+  _mlir_memref_to_llvm_free(again);
+  void *smaller = _mlir_memref_to_llvm_alloc(bytes / 2);
+  EXPECT_NE(smaller, first);
+  void *larger = _mlir_memref_to_llvm_alloc(bytes * 2);
+  EXPECT_NE(larger, first);
+  // A kept buffer is taken once: two requests get two buffers.
+  void *taken = _mlir_memref_to_llvm_alloc(bytes);
+  void *other = _mlir_memref_to_llvm_alloc(bytes);
+  EXPECT_EQ(taken, first);
+  EXPECT_NE(other, taken);
+  // A buffer from these functions may still be released with free().
+  std::free(other);
+  for (void *buffer : {smaller, larger, taken})
+    _mlir_memref_to_llvm_free(buffer);
+  // Small buffers, an aligned request and NULL.
+  void *small = _mlir_memref_to_llvm_alloc(100);
+  ASSERT_NE(small, nullptr);
+  _mlir_memref_to_llvm_free(small);
+  void *aligned = _mlir_memref_to_llvm_aligned_alloc(4096, bytes);
+  ASSERT_NE(aligned, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(aligned) % 4096, 0u);
+  _mlir_memref_to_llvm_free(aligned);
+  _mlir_memref_to_llvm_free(nullptr);
+  moe_release_cached_buffers();
 }
 
 TEST(MoERuntimeTest, ClockIsMonotonic) {

@@ -84,6 +84,37 @@ MOE_RUNTIME_EXPORT size_t moe_flush_caches(size_t bytes);
 /** Frees the buffer of moe_flush_caches (the next call allocates it again). */
 MOE_RUNTIME_EXPORT void moe_flush_caches_release(void);
 
+/** The heap functions of compiled code: the CPU and GPU pipelines lower
+ *  memref.alloc and memref.dealloc to calls of these (MLIR's
+ *  finalize-memref-to-llvm with use-generic-functions) instead of malloc
+ *  and free.
+ *
+ *  Buffers of at least MOE_RUNTIME_CACHED_BUFFER_BYTES (a prefill's
+ *  dispatched rows and expert outputs, megabytes per call) are kept when
+ *  freed and handed out again to a later request of about their size
+ *  (at least that size, at most a quarter more): glibc returns such
+ *  buffers to the system, so every call used to fault in and zero their
+ *  pages anew (OLMoE f32 at T = 256: ~8,000 page faults a call). A kept
+ *  buffer of at least MOE_RUNTIME_HUGE_PAGE_BYTES also stays on the huge
+ *  pages moe_aligned_alloc gave it. The cache keeps at most
+ *  MOE_RUNTIME_CACHED_BUFFERS buffers and MOE_RUNTIME_CACHED_BUFFER_LIMIT
+ *  bytes; past that a freed buffer goes back to libc. Smaller buffers go
+ *  to malloc and free as before. Every buffer comes from malloc or
+ *  aligned_alloc, so a buffer the compiled code returns may still be
+ *  released with free() (what moe-compile's C users do); one released that
+ *  way simply never comes back to the cache. Thread-safe. */
+#define MOE_RUNTIME_CACHED_BUFFER_BYTES ((size_t)256 << 10)
+#define MOE_RUNTIME_CACHED_BUFFERS 64
+#define MOE_RUNTIME_CACHED_BUFFER_LIMIT ((size_t)2 << 30)
+MOE_RUNTIME_EXPORT void *_mlir_memref_to_llvm_alloc(size_t bytes);
+MOE_RUNTIME_EXPORT void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
+                                                            size_t bytes);
+MOE_RUNTIME_EXPORT void _mlir_memref_to_llvm_free(void *ptr);
+
+/** Frees the buffers the heap functions above keep (for a program that is
+ *  done with its models and wants the memory back). */
+MOE_RUNTIME_EXPORT void moe_release_cached_buffers(void);
+
 /** A memref of any rank as MLIR passes it to runtime functions: the rank
  *  and a pointer to a ranked descriptor
  *  {allocated, aligned, offset, sizes[rank], strides[rank]}. */

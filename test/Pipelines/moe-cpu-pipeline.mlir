@@ -1,5 +1,6 @@
 // RUN: moe-opt %s --moe-cpu-pipeline | FileCheck %s --enable-var-scope
 // RUN: moe-opt %s --moe-cpu-pipeline | FileCheck %s --check-prefix=CLEAN
+// RUN: moe-opt %s --moe-cpu-pipeline | FileCheck %s --check-prefix=SCHED
 // RUN: moe-opt %s --moe-cpu-pipeline="openmp=false c-interface=false" | FileCheck %s --check-prefix=SERIAL
 // RUN: moe-opt %s --moe-cpu-pipeline | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
 
@@ -22,6 +23,11 @@
 // CHECK: omp.parallel
 // CHECK: omp.wsloop
 // CHECK: omp.loop_nest
+// The loop over whole experts (moe.experts with one F-tile run per
+// iteration) is dealt out dynamically; the loops over runs of the shared
+// expert's F-tiles keep the static schedule.
+// SCHED: omp.wsloop schedule(dynamic)
+// SCHED: omp.wsloop {
 // The repeat is a loop around the block (a back edge to a header).
 // CHECK: llvm.cond_br
 // SiLU and softmax use the exp intrinsic.

@@ -1124,6 +1124,13 @@ struct ExpertsLowering : OpRewritePattern<ExpertsOp> {
           }
           return SmallVector<ParallelInsert>{{output, 0, offsets, tileSizes}};
         });
+    // Whole experts per iteration (prefill) cost what their row counts say,
+    // which the routing makes uneven: OpenMP deals them out dynamically
+    // (moe-apply-loop-schedules). Runs of one expert's F-tiles cost the same,
+    // and keep static ranges, so that each core re-reads its own slice.
+    if (splits == 1 && codeFor == TargetKind::CPU)
+      if (auto loop = results[0].getDefiningOp<scf::ForallOp>())
+        loop->setLoc(withDynamicScheduleMarker(loop.getLoc()));
     if (splits > 1)
       results[0] =
           sumSplits(b, results[0], splits, emptyTensor(b, sizes, elementType));

@@ -541,6 +541,48 @@ def MoELowerLinalgToLoopsPass
   ];
 }
 
+def MoEApplyLoopSchedulesPass
+    : Pass<"moe-apply-loop-schedules"> {
+  let summary = "give the OpenMP loops whose iterations differ in cost a "
+                "dynamic schedule";
+  let description = [{
+    Runs after `convert-scf-to-openmp`. Every `omp.wsloop` whose location is
+    a fused location with the metadata `"moe.dynamic_schedule"` gets
+    `schedule(dynamic)`; the others keep OpenMP's static schedule, under
+    which each thread takes the same range of iterations in every call.
+
+    `convert-moe-to-linalg` marks this way the parallel loop over the
+    experts with rows when each iteration runs a whole expert (prefill):
+    the experts' row counts differ with the routing (the skewed case: a
+    hot set of 16 experts with 60 to 200 rows each), so a static split
+    leaves one core idle while the other finishes. The loop over
+    (expert, F-tile run) of decode and of a resident repeat block stays
+    static: its iterations cost the same, and each core re-reading its own
+    slice of the weights is what keeps them in its cache.
+
+    The marker is location metadata because neither `scf-forall-to-parallel`
+    nor `convert-scf-to-openmp` keeps an op's attributes, while every
+    conversion keeps its location.
+
+    Before:
+
+    ```mlir
+    omp.wsloop {
+      omp.loop_nest (%i) : index = (%c0) to (%n) step (%c1) { ... }
+    } loc(fused<"moe.dynamic_schedule">[#loc])
+    ```
+
+    After:
+
+    ```mlir
+    omp.wsloop schedule(dynamic) {
+      omp.loop_nest (%i) : index = (%c0) to (%n) step (%c1) { ... }
+    } loc(fused<"moe.dynamic_schedule">[#loc])
+    ```
+  }];
+  let dependentDialects = ["::mlir::omp::OpenMPDialect"];
+}
+
 def MoEReassociateFloatArithPass
     : Pass<"moe-reassociate-float-arith"> {
   let summary = "let LLVM reassociate and contract float adds and multiplies, "

@@ -116,6 +116,18 @@ LogicalResult lowerLinalgToLoops(Operation *root);
 /// arith.subf and arith.mulf under `root` (see moe-reassociate-float-arith).
 void reassociateFloatArith(Operation *root);
 
+/// The location metadata that marks a parallel loop whose iterations differ
+/// in cost (moe-apply-loop-schedules gives its omp.wsloop a dynamic
+/// schedule).
+constexpr llvm::StringLiteral kDynamicScheduleMarker = "moe.dynamic_schedule";
+
+/// `location` with the dynamic-schedule marker.
+Location withDynamicScheduleMarker(Location location);
+
+/// Gives every omp.wsloop under `root` whose location carries the marker
+/// schedule(dynamic); returns how many.
+unsigned applyLoopSchedules(Operation *root);
+
 /// Rewrites math.exp/erf/tanh on f32 vectors under `root` into polynomial
 /// approximations (see moe-approximate-vector-math).
 LogicalResult approximateVectorMath(Operation *root);

@@ -163,8 +163,8 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   if (options.enableOpenMP) {
     pm.addPass(createConvertSCFToOpenMPPass());
     // The loop over whole experts (prefill) gets schedule(dynamic): routing
-    // gives the experts uneven row counts (olmoe-skew f32 T = 256: 135-143
-    // -> 107-108 ms).
+    // gives the experts uneven row counts (olmoe-skew f32 T = 256: 133-134
+    // -> 104-111 ms).
     pm.addPass(createMoEApplyLoopSchedulesPass());
   }
   pm.addPass(createCanonicalizerPass());

@@ -23,11 +23,12 @@
 // CHECK: omp.parallel
 // CHECK: omp.wsloop
 // CHECK: omp.loop_nest
-// The loop over whole experts (moe.experts with one F-tile run per
-// iteration) is dealt out dynamically; the loops over runs of the shared
-// expert's F-tiles keep the static schedule.
-// SCHED: omp.wsloop schedule(dynamic)
-// SCHED: omp.wsloop {
+// Exactly the prefill variant's two loops over whole experts (one F-tile
+// run per iteration) are dealt out dynamically; the decode variant's loops
+// over (expert, F-tile run), the shared expert's and the per-token loops
+// keep the static schedule.
+// SCHED-COUNT-2: omp.wsloop schedule(dynamic)
+// SCHED-NOT: schedule(dynamic)
 // The repeat is a loop around the block (a back edge to a header).
 // CHECK: llvm.cond_br
 // SiLU and softmax use the exp intrinsic.

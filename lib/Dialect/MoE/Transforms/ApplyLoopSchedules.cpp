@@ -33,16 +33,12 @@ static bool hasDynamicScheduleMarker(Location location) {
   return metadata && metadata.getValue() == kDynamicScheduleMarker;
 }
 
-unsigned mlir::moe::applyLoopSchedules(Operation *root) {
-  unsigned count = 0;
-  root->walk([&](omp::WsloopOp loop) {
-    if (!hasDynamicScheduleMarker(loop.getLoc()))
-      return;
-    loop.setScheduleKindAttr(omp::ClauseScheduleKindAttr::get(
-        loop.getContext(), omp::ClauseScheduleKind::Dynamic));
-    ++count;
+void mlir::moe::applyLoopSchedules(Operation *root) {
+  root->walk([](omp::WsloopOp loop) {
+    if (hasDynamicScheduleMarker(loop.getLoc()))
+      loop.setScheduleKindAttr(omp::ClauseScheduleKindAttr::get(
+          loop.getContext(), omp::ClauseScheduleKind::Dynamic));
   });
-  return count;
 }
 
 namespace {

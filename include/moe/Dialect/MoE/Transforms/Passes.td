@@ -554,7 +554,7 @@ def MoEApplyLoopSchedulesPass
     `convert-moe-to-linalg` marks this way the parallel loop over the
     experts with rows when each iteration runs a whole expert (prefill):
     the experts' row counts differ with the routing (the skewed case: a
-    hot set of 16 experts with 60 to 200 rows each), so a static split
+    hot set of 16 experts sharing T x K rows unevenly), so a static split
     leaves one core idle while the other finishes. The loop over
     (expert, F-tile run) of decode and of a resident repeat block stays
     static: its iterations cost the same, and each core re-reading its own

@@ -125,8 +125,8 @@ constexpr llvm::StringLiteral kDynamicScheduleMarker = "moe.dynamic_schedule";
 Location withDynamicScheduleMarker(Location location);
 
 /// Gives every omp.wsloop under `root` whose location carries the marker
-/// schedule(dynamic); returns how many.
-unsigned applyLoopSchedules(Operation *root);
+/// schedule(dynamic).
+void applyLoopSchedules(Operation *root);
 
 /// Rewrites math.exp/erf/tanh on f32 vectors under `root` into polynomial
 /// approximations (see moe-approximate-vector-math).

@@ -41,7 +41,8 @@ Value buildVectorMatvec(LocBuilder &b, Value vector, Value matrix,
 /// narrower) in the order of moe.topk (value descending, then index
 /// ascending; NaN as -inf; -0.0 == +0.0), computed with vectors of the
 /// target's width: the values as order-preserving i32 keys, then k vector
-/// arg-max scans. Requires k <= the row's length. Returns the values (in
+/// arg-max scans. Requires k <= the row's length < 2^31 (positions are
+/// i32). Returns the values (in
 /// the row's type) and the indices (as `indexType`: index, i32 or i64).
 std::pair<Value, Value> buildVectorTopK(LocBuilder &b, Value row, int64_t k,
                                         Type indexType, TargetAttr target);

@@ -91,9 +91,11 @@ std::pair<Value, Value> selectTopK(LocBuilder &b, Value row, int64_t k,
                                    Type indexType, TargetKind codeFor,
                                    Operation *op) {
   auto rowType = cast<RankedTensorType>(row.getType());
+  // The vector form counts positions in i32.
   if (codeFor == TargetKind::CPU && rowType.hasStaticShape() &&
       rowType.getElementType().getIntOrFloatBitWidth() <= 32 &&
-      k <= rowType.getDimSize(0))
+      k <= rowType.getDimSize(0) &&
+      rowType.getDimSize(0) <= std::numeric_limits<int32_t>::max())
     return buildVectorTopK(b, row, k, indexType, getTargetOrHostDefault(op));
   return buildTopKSelection(b, b.getLoc(), row, k, indexType);
 }

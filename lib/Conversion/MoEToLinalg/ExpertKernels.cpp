@@ -964,6 +964,23 @@ Value buildGemmKernel(LocBuilder &b, const ExpertFFN &ffn, Value rows,
       })[0];
 }
 
+/// Whether the dot products of `vector` with rows of `matrix` multiply
+/// bf16 pairs with vdpbf16ps: both bf16 and the target has it.
+bool matvecUsesBf16Dot(const ExpertRegisterBlock &block, Value vector,
+                       Value matrix) {
+  return block.bf16Dot && getElementTypeOrSelf(matrix.getType()).isBF16() &&
+         getElementTypeOrSelf(vector.getType()).isBF16();
+}
+
+/// One step's vector of such a dot product at `indices`: `lanes` f32, or
+/// 2 x lanes bf16 with bf16Dot.
+Value readMatvecOperand(LocBuilder &b, Value tensor, ValueRange indices,
+                        int64_t lanes, bool bf16Dot, bool inBounds) {
+  if (bf16Dot)
+    return readRawVector(b, tensor, indices, 2 * lanes, inBounds);
+  return readVector(b, tensor, indices, lanes, inBounds);
+}
+
 /// The F-tile the kernels use: `requested` rounded to a multiple of the
 /// vector width that divides F (so that no tile has a tail), or all of F
 /// when F is not a multiple of the vector width.
@@ -992,14 +1009,11 @@ Value mlir::moe::lowering::buildVectorMatvec(LocBuilder &b, Value vector,
   ExpertRegisterBlock block = getExpertRegisterBlock(target);
   auto matrixType = cast<RankedTensorType>(matrix.getType());
   int64_t rows = matrixType.getDimSize(0), length = matrixType.getDimSize(1);
-  bool bf16Dot = block.bf16Dot && matrixType.getElementType().isBF16() &&
-                 getElementTypeOrSelf(vector.getType()).isBF16();
+  bool bf16Dot = matvecUsesBf16Dot(block, vector, matrix);
   int64_t lanes = block.lanes;
   auto read = [&](LocBuilder &s, Value tensor, ValueRange indices,
                   bool inBounds) {
-    if (bf16Dot)
-      return readRawVector(s, tensor, indices, 2 * lanes, inBounds);
-    return readVector(s, tensor, indices, lanes, inBounds);
+    return readMatvecOperand(s, tensor, indices, lanes, bf16Dot, inBounds);
   };
   Value out = bufferization::AllocTensorOp::create(
       b, RankedTensorType::get({rows}, b.getF32Type()), ValueRange{});
@@ -1020,6 +1034,86 @@ Value mlir::moe::lowering::buildVectorMatvec(LocBuilder &b, Value vector,
               s, sums[row], result, ValueRange{addIndex(s, first, row)});
         return SmallVector<Value>{result};
       })[0];
+}
+
+SmallVector<Value>
+mlir::moe::lowering::buildGatheredRowDots(LocBuilder &b, Value vector,
+                                          Value matrix, ArrayRef<Value> rows,
+                                          TargetAttr target) {
+  ExpertRegisterBlock block = getExpertRegisterBlock(target);
+  auto matrixType = cast<RankedTensorType>(matrix.getType());
+  int64_t length = matrixType.getDimSize(1);
+  bool bf16Dot = matvecUsesBf16Dot(block, vector, matrix);
+  int64_t lanes = block.lanes;
+  auto read = [&](LocBuilder &s, Value tensor, ValueRange indices,
+                  bool inBounds) {
+    return readMatvecOperand(s, tensor, indices, lanes, bf16Dot, inBounds);
+  };
+  return buildRowDots(
+      b, rows.size(), length, lanes, bf16Dot,
+      [&](LocBuilder &r, Value k, bool inBounds) {
+        return read(r, vector, {k}, inBounds);
+      },
+      [&](LocBuilder &r, int64_t row, Value k, bool inBounds) {
+        return read(r, matrix, {rows[row], k}, inBounds);
+      });
+}
+
+Value mlir::moe::lowering::buildGatheredRowCombination(
+    LocBuilder &b, Value accumulator, Value matrix, ArrayRef<Value> rows,
+    ArrayRef<Value> coefficients, TargetAttr target) {
+  int64_t lanes = getExpertRegisterBlock(target).lanes;
+  int64_t length = cast<RankedTensorType>(matrix.getType()).getDimSize(1);
+  auto vectorType = VectorType::get({lanes}, b.getF32Type());
+  SmallVector<Value> scales;
+  for (Value coefficient : coefficients)
+    scales.push_back(vector::BroadcastOp::create(b, vectorType, coefficient));
+  // `vectors` consecutive vectors from element k: each its own chain of
+  // FMAs over the rows in order (the sum of each element keeps the order
+  // of the rows).
+  auto step = [&](LocBuilder &s, Value k, int64_t vectors, bool inBounds,
+                  Value into) {
+    SmallVector<Value> sums, at;
+    for (int64_t v = 0; v < vectors; ++v) {
+      at.push_back(addIndex(s, k, v * lanes));
+      sums.push_back(readVector(s, into, {at[v]}, lanes, inBounds));
+    }
+    for (auto [row, scale] : llvm::zip_equal(rows, scales))
+      for (int64_t v = 0; v < vectors; ++v)
+        sums[v] = vector::FMAOp::create(
+            s, scale, readVector(s, matrix, {row, at[v]}, lanes, inBounds),
+            sums[v]);
+    for (int64_t v = 0; v < vectors; ++v) {
+      SmallVector<bool> bounds = {inBounds};
+      into = vector::TransferWriteOp::create(s, sums[v], into, at[v],
+                                             ArrayRef<bool>(bounds))
+                 .getResult();
+    }
+    return into;
+  };
+  // Eight vectors a step: eight independent chains keep the FMA units busy
+  // (latency 4, two a cycle); then single vectors, then a masked tail.
+  constexpr int64_t chains = 8;
+  int64_t wide = length / (chains * lanes) * chains * lanes;
+  int64_t full = length / lanes * lanes;
+  Value result = accumulator;
+  if (wide > 0)
+    result = buildSteppedLoop(b, indexConstant(b, 0), indexConstant(b, wide),
+                              indexConstant(b, chains * lanes), {result},
+                              [&](LocBuilder &s, Value k, ValueRange args) {
+                                return SmallVector<Value>{step(
+                                    s, k, chains, /*inBounds=*/true, args[0])};
+                              })[0];
+  if (full > wide)
+    result = buildSteppedLoop(b, indexConstant(b, wide), indexConstant(b, full),
+                              indexConstant(b, lanes), {result},
+                              [&](LocBuilder &s, Value k, ValueRange args) {
+                                return SmallVector<Value>{
+                                    step(s, k, 1, /*inBounds=*/true, args[0])};
+                              })[0];
+  if (full < length)
+    result = step(b, indexConstant(b, full), 1, /*inBounds=*/false, result);
+  return result;
 }
 
 namespace {

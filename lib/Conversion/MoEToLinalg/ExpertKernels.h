@@ -37,6 +37,25 @@ Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert, Value rows,
 Value buildVectorMatvec(LocBuilder &b, Value vector, Value matrix,
                         TargetAttr target);
 
+/// Σ_d matrix[rows[i], d] · vector[d] in f32 for each row index rows[i]
+/// (index values) of a static [N, D] `matrix`: the gemv kernel's dot
+/// products over gathered rows, all of them in one pass over D, so that the
+/// first reads of the rows (on the cold rows of a large table, a TLB miss
+/// and a DRAM access each) are issued together rather than one row after
+/// another. Returns f32 scalars, one per row.
+SmallVector<Value> buildGatheredRowDots(LocBuilder &b, Value vector,
+                                        Value matrix, ArrayRef<Value> rows,
+                                        TargetAttr target);
+
+/// accumulator[d] + Σ_i coefficients[i] · matrix[rows[i], d] for all d:
+/// `accumulator` [D] f32, `matrix` a static [N, D] float tensor, the
+/// coefficients f32 scalars. One pass over D reads all the gathered rows
+/// (see buildGatheredRowDots); each element adds the rows in order.
+Value buildGatheredRowCombination(LocBuilder &b, Value accumulator,
+                                  Value matrix, ArrayRef<Value> rows,
+                                  ArrayRef<Value> coefficients,
+                                  TargetAttr target);
+
 /// The k best entries of a rank-1 float tensor `row` (static length, f32 or
 /// narrower) in the order of moe.topk (value descending, then index
 /// ascending; NaN as -inf; -0.0 == +0.0), computed with vectors of the

@@ -326,3 +326,55 @@ func.func @repeat(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) -> tensor<4x8xf32> {
   }
   return %r : tensor<4x8xf32>
 }
+
+// -----
+
+// moe.peer on a CPU: a parallel loop over (token, head). The selected
+// experts' rows are gathered by vector kernels, a block of them per pass
+// over D: first the dot products of all their down rows with the token's
+// row (every row read at the same offset in the same step), then, per
+// element, the sum of their up rows scaled by gate · act(dot), in the order
+// of the selection. Static tables only.
+
+// CHECK-LABEL: func.func @peer_gathered
+// CHECK-SAME: %[[X:[^:]+]]: tensor<?x24xf32>
+// CHECK-SAME: %[[DOWN:[^:]+]]: tensor<16x24xf32>, %[[UP:[^:]+]]: tensor<16x24xf32>
+// CHECK: scf.forall (%[[TOKEN:.+]], %[[HEAD:.+]]) in (%{{.+}}, 2)
+// The experts' rows: first sub-key · n + second sub-key, for the two
+// best candidates.
+// CHECK: tensor.extract %{{.+}}[%c0] : tensor<2xindex>
+// CHECK: arith.muli %{{.+}}, %c4 : index
+// CHECK-NEXT: %[[FIRST:.+]] = arith.addi
+// CHECK: tensor.extract %{{.+}}[%c1] : tensor<2xindex>
+// CHECK: arith.muli %{{.+}}, %c4 : index
+// CHECK-NEXT: %[[SECOND:.+]] = arith.addi
+// CHECK: %[[ROW0:.+]] = vector.transfer_read %{{.+}}[%[[C0:.+]]], %{{.+}} {in_bounds = [true]} : tensor<24xf32>, vector<16xf32>
+// CHECK: %[[D0:.+]] = vector.transfer_read %[[DOWN]][%[[FIRST]], %[[C0]]]
+// CHECK: vector.fma %[[D0]], %[[ROW0]]
+// CHECK: %[[D1:.+]] = vector.transfer_read %[[DOWN]][%[[SECOND]], %[[C0]]]
+// CHECK: vector.fma %[[D1]], %[[ROW0]]
+// CHECK: %[[DOT0:.+]] = vector.reduction <add>
+// CHECK: %[[DOT1:.+]] = vector.reduction <add>
+// CHECK: %[[ACT0:.+]] = arith.maximumf %[[DOT0]]
+// CHECK: %[[COEFF0:.+]] = arith.mulf %{{.+}}, %[[ACT0]] : f32
+// CHECK: %[[ACT1:.+]] = arith.maximumf %[[DOT1]]
+// CHECK: %[[COEFF1:.+]] = arith.mulf %{{.+}}, %[[ACT1]] : f32
+// CHECK: %[[SCALE0:.+]] = vector.broadcast %[[COEFF0]] : f32 to vector<16xf32>
+// CHECK: %[[SCALE1:.+]] = vector.broadcast %[[COEFF1]] : f32 to vector<16xf32>
+// CHECK: %[[U0:.+]] = vector.transfer_read %[[UP]][%[[FIRST]], %[[C0]]]
+// CHECK: %[[SUM0:.+]] = vector.fma %[[SCALE0]], %[[U0]], %{{.+}}
+// CHECK: %[[U1:.+]] = vector.transfer_read %[[UP]][%[[SECOND]], %[[C0]]]
+// CHECK: vector.fma %[[SCALE1]], %[[U1]], %[[SUM0]]
+// The last, partial vector of the rows is read masked (no in_bounds).
+// CHECK: vector.transfer_read %[[UP]][%[[FIRST]], %{{.+}}], %{{.+}} : tensor<16x24xf32>
+// CHECK: scf.forall.in_parallel
+func.func @peer_gathered(%x: tensor<?x24xf32>, %query: tensor<16x24xf32>,
+                         %keys: tensor<2x2x4x4xf32>,
+                         %down: tensor<16x24xf32>, %up: tensor<16x24xf32>)
+    -> tensor<?x24xf32> {
+  %y = moe.peer %x query(%query) keys(%keys) down_embed(%down) up_embed(%up)
+      heads(2) top_k(2) activation(relu) score(softmax)
+      : (tensor<?x24xf32>, tensor<16x24xf32>, tensor<2x2x4x4xf32>,
+         tensor<16x24xf32>, tensor<16x24xf32>) -> tensor<?x24xf32>
+  return %y : tensor<?x24xf32>
+}

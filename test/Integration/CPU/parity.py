@@ -1214,7 +1214,8 @@ def repeat_cases():
 
 
 def peer_case(tokens, n=8, k=4, heads=2, dk=8, act="relu", score="softmax",
-              bias=False, shared_keys=False, welem="f32", quick=True):
+              bias=False, shared_keys=False, welem="f32", quick=True, d=D,
+              xelem="f32"):
     t, dyn = tokens_of(tokens)
     parts = [f"n={n} k={k} heads={heads} Dk={dk}", t_label(tokens), act,
              score]
@@ -1222,17 +1223,21 @@ def peer_case(tokens, n=8, k=4, heads=2, dk=8, act="relu", score="softmax",
         parts.append("bias")
     if shared_keys:
         parts.append("shared-keys")
+    if d != D:
+        parts.append(f"D={d}")
+    if xelem != "f32":
+        parts.append(f"x {xelem}")
     parts.append(welem)
     dtype = welem
     c = Case("peer", " ".join(parts), dtype, quick)
     rng = c.rng
     xscale = 0.1 if dtype == "bf16" else 1.0
     num = n * n
-    wq = linear_weight(rng, (heads * dk, D)) * 2.0
+    wq = linear_weight(rng, (heads * dk, d)) * 2.0
     keys_shape = (2, n, dk // 2) if shared_keys else (heads, 2, n, dk // 2)
     keys = normal(rng, keys_shape)
-    u = linear_weight(rng, (num, D))
-    v = normal(rng, (num, D), 0.5)
+    u = linear_weight(rng, (num, d))
+    v = normal(rng, (num, d), 0.5)
     bq = normal(rng, (heads * dk,), 0.3) if bias else None
     wqv = wire(wq, welem)[1]
     keysv = wire(keys, welem)[1]
@@ -1241,15 +1246,15 @@ def peer_case(tokens, n=8, k=4, heads=2, dk=8, act="relu", score="softmax",
     kwargs = dict(act=act, score=score, query_bias=bqv)
 
     def bad(xv):
-        seen = wire(xv, "f32")[1]
+        seen = wire(xv, xelem)[1]
         info = ref.peer(seen, wqv, keysv, uv, vv, heads, k, details=True,
                         **kwargs)[1]
         return info["margin"] < MARGIN
-    x = redraw(rng, normal(rng, (t, D), xscale), xscale, bad, c.name)
-    xs, xv = c.arg("x", x, "f32", dyn)
+    x = redraw(rng, normal(rng, (t, d), xscale), xscale, bad, c.name)
+    xs, xv = c.arg("x", x, xelem, dyn)
     qs = c.arg("wq", wq, welem)[0]
     query = qs
-    types = [ttype((t, D), "f32", dyn), ttype((heads * dk, D), welem)]
+    types = [ttype((t, d), xelem, dyn), ttype((heads * dk, d), welem)]
     if bias:
         bs = c.arg("bq", bq, "f32")[0]
         query += f", {bs}"
@@ -1257,15 +1262,15 @@ def peer_case(tokens, n=8, k=4, heads=2, dk=8, act="relu", score="softmax",
     ks = c.arg("keys", keys, welem)[0]
     us = c.arg("u", u, welem)[0]
     vs = c.arg("v", v, welem)[0]
-    types += [ttype(keys_shape, welem), ttype((num, D), welem),
-              ttype((num, D), welem)]
-    x_t = ttype((t, D), "f32", dyn)
+    types += [ttype(keys_shape, welem), ttype((num, d), welem),
+              ttype((num, d), welem)]
+    x_t = ttype((t, d), xelem, dyn)
     c.lines.append(f"{c.v('y')} = moe.peer {xs} query({query}) keys({ks}) "
                    f"down_embed({us}) up_embed({vs}) heads({heads}) "
                    f"top_k({k}) activation({act}) score({score}) : "
                    f"({', '.join(types)}) -> {x_t}")
     want = ref.peer(xv, wqv, keysv, uv, vv, heads, k, **kwargs)
-    c.results.append(Result("y", c.v("y"), x_t, "f32", "close", want,
+    c.results.append(Result("y", c.v("y"), x_t, xelem, "close", want,
                             gemm_tol(dtype)))
     return c
 
@@ -1284,6 +1289,13 @@ def peer_cases():
         # Sub-key rows (n = 40) and candidates (k^2 = 36) longer than one
         # vector, with a partial last block; query rows wider than one.
         peer_case(17, n=40, k=6, heads=2, dk=40),
+        # More selected experts than one block of gathered rows (16 + 4),
+        # and rows long enough for every loop of the gathered kernels
+        # (200 = 8 vectors a step + 4 vectors + a partial one).
+        peer_case(9, n=24, k=20, heads=2, dk=16, d=200),
+        # bf16 activations and tables: the gathered dot products in
+        # vdpbf16ps pairs where the CPU has them (72 = 2 x 32 + 8).
+        peer_case(5, welem="bf16", xelem="bf16", d=72),
     ]
 
 

@@ -1004,36 +1004,67 @@ static int64_t kernelHiddenTile(ExpertsOp op, ExpertTilingAttr tiling) {
       getExpertRegisterBlock(getTargetOrHostDefault(op)).lanes);
 }
 
-Value mlir::moe::lowering::buildVectorMatvec(LocBuilder &b, Value vector,
-                                             Value matrix, TargetAttr target) {
+/// The dot products of each of `vectors` with every row of `matrix`,
+/// inserted into `out` at position(j, row) for vector j: gemvRows rows a
+/// pass, each loaded weight vector serving all the vectors.
+static Value buildMatvecsInto(
+    LocBuilder &b, ArrayRef<Value> vectors, Value matrix, TargetAttr target,
+    Value out,
+    function_ref<SmallVector<Value>(LocBuilder &, int64_t, Value)> position) {
   ExpertRegisterBlock block = getExpertRegisterBlock(target);
   auto matrixType = cast<RankedTensorType>(matrix.getType());
   int64_t rows = matrixType.getDimSize(0), length = matrixType.getDimSize(1);
-  bool bf16Dot = matvecUsesBf16Dot(block, vector, matrix);
+  int64_t operands = vectors.size();
+  bool bf16Dot = llvm::all_of(vectors, [&](Value vector) {
+    return matvecUsesBf16Dot(block, vector, matrix);
+  });
   int64_t lanes = block.lanes;
   auto read = [&](LocBuilder &s, Value tensor, ValueRange indices,
                   bool inBounds) {
     return readMatvecOperand(s, tensor, indices, lanes, bf16Dot, inBounds);
   };
-  Value out = bufferization::AllocTensorOp::create(
-      b, RankedTensorType::get({rows}, b.getF32Type()), ValueRange{});
   return forRowBlocks(
       b, rows, block.gemvRows, {out},
       [&](LocBuilder &s, Value first, int64_t count, ValueRange args) {
         SmallVector<Value> sums = buildRowDots(
-            s, count, length, lanes, bf16Dot,
-            [&](LocBuilder &r, Value k, bool inBounds) {
-              return read(r, vector, {k}, inBounds);
+            s, count, operands, length, lanes, bf16Dot,
+            [&](LocBuilder &r, int64_t j, Value k, bool inBounds) {
+              return read(r, vectors[j], {k}, inBounds);
             },
             [&](LocBuilder &r, int64_t row, Value k, bool inBounds) {
               return read(r, matrix, {addIndex(r, first, row), k}, inBounds);
             });
         Value result = args[0];
         for (int64_t row = 0; row < count; ++row)
-          result = tensor::InsertOp::create(
-              s, sums[row], result, ValueRange{addIndex(s, first, row)});
+          for (int64_t j = 0; j < operands; ++j)
+            result = tensor::InsertOp::create(
+                s, sums[row * operands + j], result,
+                position(s, j, addIndex(s, first, row)));
         return SmallVector<Value>{result};
       })[0];
+}
+
+Value mlir::moe::lowering::buildVectorMatvec(LocBuilder &b, Value vector,
+                                             Value matrix, TargetAttr target) {
+  int64_t rows = cast<RankedTensorType>(matrix.getType()).getDimSize(0);
+  Value out = bufferization::AllocTensorOp::create(
+      b, RankedTensorType::get({rows}, b.getF32Type()), ValueRange{});
+  return buildMatvecsInto(
+      b, {vector}, matrix, target, out,
+      [](LocBuilder &, int64_t, Value row) { return SmallVector<Value>{row}; });
+}
+
+Value mlir::moe::lowering::buildBatchedMatvec(LocBuilder &b,
+                                              ArrayRef<Value> vectors,
+                                              Value matrix, TargetAttr target) {
+  int64_t rows = cast<RankedTensorType>(matrix.getType()).getDimSize(0);
+  int64_t count = vectors.size();
+  Value out = bufferization::AllocTensorOp::create(
+      b, RankedTensorType::get({count, rows}, b.getF32Type()), ValueRange{});
+  return buildMatvecsInto(b, vectors, matrix, target, out,
+                          [](LocBuilder &s, int64_t j, Value row) {
+                            return SmallVector<Value>{indexConstant(s, j), row};
+                          });
 }
 
 SmallVector<Value>

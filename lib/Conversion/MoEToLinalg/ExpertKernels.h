@@ -37,6 +37,12 @@ Value buildTiledExpertFFN(LocBuilder &b, ExpertsOp op, Value expert, Value rows,
 Value buildVectorMatvec(LocBuilder &b, Value vector, Value matrix,
                         TargetAttr target);
 
+/// The same for several vectors at once: `vectors` rank-1 [D] tensors,
+/// returns [vectors, E] f32, row j being matrix · vectors[j]. Each loaded
+/// weight vector serves all of them.
+Value buildBatchedMatvec(LocBuilder &b, ArrayRef<Value> vectors, Value matrix,
+                         TargetAttr target);
+
 /// Σ_d matrix[rows[i], d] · vector[d] in f32 for each row index rows[i]
 /// (index values) of a static [N, D] `matrix`: the gemv kernel's dot
 /// products over gathered rows, all of them in one pass over D, so that the

@@ -159,18 +159,6 @@ Value writeVector(LocBuilder &b, Value vector, Value tensor,
       .getResult();
 }
 
-Value mulIndex(LocBuilder &b, Value value, int64_t factor) {
-  return arith::MulIOp::create(b, value, indexConstant(b, factor));
-}
-Value addIndex(LocBuilder &b, Value lhs, Value rhs) {
-  return arith::AddIOp::create(b, lhs, rhs);
-}
-Value addIndex(LocBuilder &b, Value lhs, int64_t rhs) {
-  if (rhs == 0)
-    return lhs;
-  return arith::AddIOp::create(b, lhs, indexConstant(b, rhs));
-}
-
 /// base, base + 1, ..., base + count - 1.
 SmallVector<Value> consecutiveIndices(LocBuilder &b, Value base,
                                       int64_t count) {
@@ -178,31 +166,6 @@ SmallVector<Value> consecutiveIndices(LocBuilder &b, Value base,
   for (int64_t i = 0; i < count; ++i)
     indices.push_back(addIndex(b, base, i));
   return indices;
-}
-
-/// The body of a block of rows: gets the first row (an index) and the
-/// (static) number of rows of this block, returns the updated iter_args.
-using RowBlockBody = function_ref<SmallVector<Value>(
-    LocBuilder &, Value first, int64_t rows, ValueRange args)>;
-
-/// Runs `body` over [0, total) in blocks of `rowsPerBlock` rows (a loop),
-/// then once over the remaining total % rowsPerBlock rows, threading
-/// `inits` through.
-SmallVector<Value> forRowBlocks(LocBuilder &b, int64_t total,
-                                int64_t rowsPerBlock, ValueRange inits,
-                                RowBlockBody body) {
-  int64_t fullBlocks = total / rowsPerBlock;
-  SmallVector<Value> values(inits);
-  if (fullBlocks > 0)
-    values = buildLoop(
-        b, indexConstant(b, 0), indexConstant(b, fullBlocks), values,
-        [&](LocBuilder &l, Value block, ValueRange args) {
-          return body(l, mulIndex(l, block, rowsPerBlock), rowsPerBlock, args);
-        });
-  int64_t rest = total % rowsPerBlock;
-  if (rest > 0)
-    values = body(b, indexConstant(b, fullBlocks * rowsPerBlock), rest, values);
-  return values;
 }
 
 /// Dot products over a contiguous run of `length` elements: returns, for

@@ -149,6 +149,40 @@ mlir::moe::lowering::buildSteppedLoop(LocBuilder &b, Value lower, Value upper,
   return SmallVector<Value>(loop.getResults());
 }
 
+Value mlir::moe::lowering::mulIndex(LocBuilder &b, Value value,
+                                    int64_t factor) {
+  return arith::MulIOp::create(b, value, indexConstant(b, factor));
+}
+
+Value mlir::moe::lowering::addIndex(LocBuilder &b, Value lhs, Value rhs) {
+  return arith::AddIOp::create(b, lhs, rhs);
+}
+
+Value mlir::moe::lowering::addIndex(LocBuilder &b, Value lhs, int64_t rhs) {
+  if (rhs == 0)
+    return lhs;
+  return arith::AddIOp::create(b, lhs, indexConstant(b, rhs));
+}
+
+SmallVector<Value> mlir::moe::lowering::forRowBlocks(LocBuilder &b,
+                                                     int64_t total,
+                                                     int64_t rowsPerBlock,
+                                                     ValueRange inits,
+                                                     RowBlockBody body) {
+  int64_t fullBlocks = total / rowsPerBlock;
+  SmallVector<Value> values(inits);
+  if (fullBlocks > 0)
+    values = buildLoop(
+        b, indexConstant(b, 0), indexConstant(b, fullBlocks), values,
+        [&](LocBuilder &l, Value block, ValueRange args) {
+          return body(l, mulIndex(l, block, rowsPerBlock), rowsPerBlock, args);
+        });
+  int64_t rest = total % rowsPerBlock;
+  if (rest > 0)
+    values = body(b, indexConstant(b, fullBlocks * rowsPerBlock), rest, values);
+  return values;
+}
+
 SmallVector<Value> mlir::moe::lowering::buildIf(
     LocBuilder &b, Value condition, TypeRange types,
     function_ref<SmallVector<Value>(LocBuilder &)> thenBody,

@@ -66,6 +66,22 @@ SmallVector<Value> buildSteppedLoop(LocBuilder &b, Value lower, Value upper,
                                     Value step, ValueRange inits,
                                     LoopBody body);
 
+/// value · factor, lhs + rhs and lhs + a constant, on indices.
+Value mulIndex(LocBuilder &b, Value value, int64_t factor);
+Value addIndex(LocBuilder &b, Value lhs, Value rhs);
+Value addIndex(LocBuilder &b, Value lhs, int64_t rhs);
+
+/// The body of a block of rows: gets the first row (an index) and the
+/// (static) number of rows of this block, returns the updated iter_args.
+using RowBlockBody = function_ref<SmallVector<Value>(
+    LocBuilder &, Value first, int64_t rows, ValueRange args)>;
+/// Runs `body` over [0, total) in blocks of `rowsPerBlock` rows (a loop),
+/// then once over the remaining total % rowsPerBlock rows, threading
+/// `inits` through.
+SmallVector<Value> forRowBlocks(LocBuilder &b, int64_t total,
+                                int64_t rowsPerBlock, ValueRange inits,
+                                RowBlockBody body);
+
 /// scf.if with results: each branch returns the values to yield.
 SmallVector<Value>
 buildIf(LocBuilder &b, Value condition, TypeRange types,

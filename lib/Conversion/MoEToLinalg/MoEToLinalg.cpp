@@ -1228,37 +1228,6 @@ struct RepeatLowering : OpRewritePattern<RepeatOp> {
 // moe.peer
 //===----------------------------------------------------------------------===//
 
-/// `base` + `offset` (an index).
-Value offsetIndex(LocBuilder &b, Value base, int64_t offset) {
-  if (offset == 0)
-    return base;
-  return arith::AddIOp::create(b, base, indexConstant(b, offset));
-}
-
-/// The selected experts of a PEER head in blocks of at most 16 (as many
-/// dot products as there are vector registers to spare): a loop over the
-/// whole blocks, then once over the rest; `body` gets the block's first
-/// position (an index), its static size and the accumulator.
-Value forExpertBlocks(
-    LocBuilder &b, int64_t total, Value init,
-    function_ref<Value(LocBuilder &, Value, int64_t, Value)> body) {
-  constexpr int64_t blockSize = 16;
-  Value result = init;
-  int64_t whole = total / blockSize;
-  if (whole > 0)
-    result = buildLoop(
-        b, indexConstant(b, 0), indexConstant(b, whole), {result},
-        [&](LocBuilder &l, Value block, ValueRange args) {
-          Value first =
-              arith::MulIOp::create(l, block, indexConstant(l, blockSize));
-          return SmallVector<Value>{body(l, first, blockSize, args[0])};
-        })[0];
-  if (total % blockSize != 0)
-    result =
-        body(b, indexConstant(b, whole * blockSize), total % blockSize, result);
-  return result;
-}
-
 /// [T, heads · queryDim] f32: x · weightᵀ for the rows of `x` ([T, D]) and
 /// a static `weight` [heads · queryDim, D], as a parallel loop over (block
 /// of 4 rows, head); a block of 4 rows takes each loaded weight vector for
@@ -1292,7 +1261,7 @@ Value buildBlockedQueries(LocBuilder &b, Value x, Value weight, int64_t heads,
             [&](LocBuilder &t) {
               SmallVector<Value> rows;
               for (int64_t i = 0; i < blockRows; ++i)
-                rows.push_back(extractRow(t, x, {offsetIndex(t, first, i)}));
+                rows.push_back(extractRow(t, x, {addIndex(t, first, i)}));
               Value block = buildBatchedMatvec(t, rows, headWeight, target);
               return SmallVector<Value>{
                   tensor::CastOp::create(t, tileType, block)};
@@ -1468,28 +1437,32 @@ struct PeerLowering : OpRewritePattern<PeerOp> {
                   secondKey);
             };
             if (gatheredKernels) {
-              // Blocks of up to 16 experts: one pass over D reads all
-              // their down rows, then one all their up rows, so that the
-              // rows' cold first reads (each a TLB miss and a DRAM access
-              // in tables of n^2 rows) overlap instead of following one
-              // another (PEER f32 T = 1 cold: ~45 % of the samples sat on
-              // those first reads).
-              return forExpertBlocks(
-                  l, topK, args[0],
-                  [&](LocBuilder &s, Value first, int64_t count, Value acc) {
+              // Blocks of up to 16 experts (16 dot-product accumulators
+              // leave half of the 32 vector registers): one pass over D
+              // reads all their down rows, then one all their up rows, so
+              // that the rows' cold first reads (each a TLB miss and a
+              // DRAM access in tables of n^2 rows) overlap instead of
+              // following one another (PEER f32 T = 1 cold: ~45 % of the
+              // samples sat on those first reads).
+              constexpr int64_t expertsPerPass = 16;
+              return forRowBlocks(
+                  l, topK, expertsPerPass, {args[0]},
+                  [&](LocBuilder &s, Value first, int64_t count,
+                      ValueRange acc) {
                     SmallVector<Value> experts;
                     for (int64_t i = 0; i < count; ++i)
-                      experts.push_back(expertOf(s, offsetIndex(s, first, i)));
+                      experts.push_back(expertOf(s, addIndex(s, first, i)));
                     SmallVector<Value> dots = buildGatheredRowDots(
                         s, row, op.getDownEmbed(), experts, target);
                     SmallVector<Value> coefficients;
                     for (int64_t i = 0; i < count; ++i)
                       coefficients.push_back(arith::MulFOp::create(
-                          s, extract(s, gates, {offsetIndex(s, first, i)}),
+                          s, extract(s, gates, {addIndex(s, first, i)}),
                           buildActivation(s, s.getLoc(), activation, dots[i])));
-                    return buildGatheredRowCombination(
-                        s, acc, op.getUpEmbed(), experts, coefficients, target);
-                  });
+                    return SmallVector<Value>{buildGatheredRowCombination(
+                        s, acc[0], op.getUpEmbed(), experts, coefficients,
+                        target)};
+                  })[0];
             }
             return buildLoop(
                 l, indexConstant(l, 0), indexConstant(l, topK), {args[0]},
